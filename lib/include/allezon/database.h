@@ -1,0 +1,76 @@
+// Database: one LMDB environment holding the user tag store and the aggregate index.
+//
+// Ownership: Database::Open returns the sole owner; destroying it finishes queued writes,
+// stops the writer thread and closes the environment. user_tags() and aggregates() return
+// references valid for the Database's lifetime.
+//
+// Thread-safety: every method may be called from any number of threads at once. Writes are
+// funnelled to one writer thread that group-commits whatever is queued into one LMDB
+// transaction (one fsync); a tag's profile entry and its aggregate counts commit together.
+// Readers never wait for the writer's I/O.
+#ifndef ALLEZON_DATABASE_H_
+#define ALLEZON_DATABASE_H_
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "allezon/aggregate_index.h"
+#include "allezon/export.h"
+#include "allezon/options.h"
+#include "allezon/user_tag.h"
+#include "allezon/user_tag_store.h"
+
+namespace allezon {
+
+struct DatabaseStats {
+  uint64_t tags_written = 0;      // accepted since open
+  uint64_t commits = 0;           // write transactions since open
+  uint64_t largest_batch = 0;     // most tags in one commit since open
+  uint64_t map_size = 0;          // current LMDB map size, bytes
+  uint64_t map_used = 0;          // bytes of the map in use (last page * page size)
+  uint64_t profile_records = 0;   // (cookie, action) lists stored
+  uint64_t open_minutes = 0;      // aggregate minutes held in memory
+  EpochMillis newest_time = 0;    // newest event time accepted (kMinTime when none)
+};
+
+class ALLEZON_EXPORT Database {
+ public:
+  // Opens (creating if allowed) the database in options.data_dir. Errors: InvalidArgument
+  // for bad options, FailedPrecondition when the directory is locked by another Database or
+  // is not an allezon database, and the LMDB error otherwise.
+  static absl::StatusOr<std::unique_ptr<Database>> Open(const Options& options);
+
+  virtual ~Database() = default;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Stores the tags, all or none, and returns once the commit holding them is durable (see
+  // Options::sync). They are visible to queries from that moment. Errors: InvalidArgument
+  // for an invalid tag (nothing stored), ResourceExhausted when the database is full
+  // (retry later), Unavailable once the database is closing.
+  virtual absl::Status AddTags(std::span<const UserTag> tags) = 0;
+  absl::Status AddTag(const UserTag& tag) { return AddTags(std::span<const UserTag>(&tag, 1)); }
+
+  virtual const UserTagStore& user_tags() const = 0;
+  virtual const AggregateIndex& aggregates() const = 0;
+
+  virtual DatabaseStats Stats() const = 0;
+
+  // Raises (or lowers, not below the current map) the limit the map may grow to; 0 = none.
+  virtual absl::Status SetMaxMapSize(uint64_t bytes) = 0;
+
+  // Writes a consistent, compacted copy of the live database into `directory` (which must
+  // exist and be empty) while reads and writes go on. Open the copy as a data_dir to restore.
+  virtual absl::Status Backup(const std::string& directory) const = 0;
+
+ protected:
+  Database() = default;
+};
+
+}  // namespace allezon
+
+#endif  // ALLEZON_DATABASE_H_

@@ -1,0 +1,60 @@
+// Options for opening a Database. A plain struct: fill it, pass it to Database::Open, which
+// copies what it needs. Every field states its default and its constraints.
+#ifndef ALLEZON_OPTIONS_H_
+#define ALLEZON_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace allezon {
+
+struct Options {
+  // Directory holding the LMDB environment (data.mdb, lock.mdb). Required. Created (with
+  // parents) when missing and create_if_missing is true. One Database per directory: a
+  // second open, from this or another process, fails with FailedPrecondition.
+  std::string data_dir;
+
+  // Create data_dir when it does not exist. Default true.
+  bool create_if_missing = true;
+
+  // How many of the most recent tags of each action are kept per cookie (SPEC §4). Default
+  // 200. Must be >= 1. Older tags beyond the cap are dropped when a newer one is written.
+  int32_t profile_cap = 200;
+
+  // Aggregate buckets whose minute ended more than this long before the newest event time
+  // accepted are dropped (SPEC §5). Default 24 hours. Must be >= 1 minute.
+  int64_t retention_ms = 24LL * 60 * 60 * 1000;
+
+  // Aggregates of recent minutes are kept in memory (and in a durable log) and folded into
+  // their compact on-disk form once the newest event time is this far past the minute's
+  // end, or at the latest every aggregate_fold_interval_ms of wall time. Default 60 s.
+  // Must be >= 0. Only affects speed and memory, never answers.
+  int64_t aggregate_fold_delay_ms = 60'000;
+  int64_t aggregate_fold_interval_ms = 1'000;
+
+  // LMDB map: starts at initial_map_size bytes and doubles whenever it fills, up to
+  // max_map_size (0 = no limit other than the disk). When it cannot grow, writes fail with
+  // ResourceExhausted (HTTP 503) and succeed again once the limit is raised
+  // (Database::SetMaxMapSize) or disk space is freed. Defaults 256 MiB and 0.
+  uint64_t initial_map_size = 256ULL << 20;
+  uint64_t max_map_size = 0;
+
+  // Durability: when true (the default) every commit is fsync'ed before AddTags returns.
+  // false trades the last commits on an OS crash (not a process crash) for speed.
+  bool sync = true;
+
+  // Group commit: at most this many tags per write transaction. Default 20000. Must be >= 1.
+  size_t max_batch_tags = 20'000;
+
+  // Longest aggregate query, in 1-minute buckets; longer ranges are InvalidArgument.
+  // Default 527040 (366 days).
+  int64_t max_query_buckets = 527'040;
+
+  // Maximum number of concurrent LMDB readers (threads querying at once). Default 512.
+  uint32_t max_readers = 512;
+};
+
+}  // namespace allezon
+
+#endif  // ALLEZON_OPTIONS_H_

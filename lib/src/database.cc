@@ -1,0 +1,410 @@
+#include "allezon/database.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl_compat.h"
+#include "absl/synchronization/mutex.h"
+#include "aggregate_index_impl.h"
+#include "storage.h"
+#include "user_tag_store_impl.h"
+
+namespace allezon {
+namespace {
+
+using internal::AggregateDelta;
+using internal::AggregateIndexImpl;
+using internal::LmdbError;
+using internal::TagIds;
+using internal::Txn;
+using internal::UserTagStoreImpl;
+
+constexpr std::string_view kFormatKey = "format";
+constexpr std::string_view kFormatValue = "allezon/1";
+constexpr const char* kDatabaseNames[] = {"meta",     "strings",  "string_ids",
+                                          "profiles", "agg_log", "agg_blocks"};
+
+absl::Status ValidateOptions(const Options& options) {
+  if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
+  if (options.profile_cap < 1) return absl::InvalidArgumentError("profile_cap must be >= 1");
+  if (options.retention_ms < kMillisPerMinute) {
+    return absl::InvalidArgumentError("retention must be at least one minute");
+  }
+  if (options.aggregate_fold_delay_ms < 0 || options.aggregate_fold_interval_ms < 0) {
+    return absl::InvalidArgumentError("aggregate fold delay and interval must be >= 0");
+  }
+  if (options.max_batch_tags < 1) return absl::InvalidArgumentError("max_batch_tags must be >= 1");
+  if (options.max_query_buckets < 1) {
+    return absl::InvalidArgumentError("max_query_buckets must be >= 1");
+  }
+  if (options.initial_map_size < (1u << 20)) {
+    return absl::InvalidArgumentError("initial_map_size must be at least 1 MiB");
+  }
+  if (options.max_map_size != 0 && options.max_map_size < options.initial_map_size) {
+    return absl::InvalidArgumentError("max_map_size must be 0 or >= initial_map_size");
+  }
+  if (options.max_readers < 1) return absl::InvalidArgumentError("max_readers must be >= 1");
+  return absl::OkStatus();
+}
+
+class DatabaseImpl final : public Database {
+ public:
+  DatabaseImpl() : user_tags_(&storage_), aggregates_(&storage_) {}
+  ~DatabaseImpl() override;
+
+  absl::Status OpenEnvironment(const Options& options);
+
+  absl::Status AddTags(std::span<const UserTag> tags) override;
+  const UserTagStore& user_tags() const override { return user_tags_; }
+  const AggregateIndex& aggregates() const override { return aggregates_; }
+  DatabaseStats Stats() const override;
+  absl::Status SetMaxMapSize(uint64_t bytes) override;
+  absl::Status Backup(const std::string& directory) const override;
+
+ private:
+  struct WriteRequest {
+    std::span<const UserTag> tags;
+    absl::Status status;
+    bool done = false;
+  };
+
+  absl::Status LockDirectory(const std::string& directory);
+  absl::Status InitializeDatabases();
+  void WriterLoop();
+  absl::Status CommitBatch(const std::vector<WriteRequest*>& batch);
+  absl::Status TryCommit(std::span<const UserTag* const> tags);
+  // Doubles the map (bounded by the max map size). ResourceExhausted when it cannot grow.
+  absl::Status GrowMap();
+  uint64_t CurrentMapSize() const;
+
+  internal::Storage storage_;
+  UserTagStoreImpl user_tags_;
+  AggregateIndexImpl aggregates_;
+  int lock_fd_ = -1;
+
+  absl::Mutex queue_mu_;
+  std::deque<WriteRequest*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::thread writer_;
+
+  std::atomic<uint64_t> max_map_size_{0};
+  std::atomic<uint64_t> tags_written_{0};
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> largest_batch_{0};
+};
+
+DatabaseImpl::~DatabaseImpl() {
+  if (writer_.joinable()) {
+    {
+      absl::MutexLock lock(&queue_mu_);
+      closing_ = true;
+    }
+    writer_.join();
+  }
+  if (storage_.env != nullptr) mdb_env_close(storage_.env);
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+absl::Status DatabaseImpl::LockDirectory(const std::string& directory) {
+  const std::string path = directory + "/LOCK";
+  lock_fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data directory ", directory, " is in use by another allezon process (", path,
+        " is locked)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DatabaseImpl::OpenEnvironment(const Options& options) {
+  storage_.options = options;
+  max_map_size_ = options.max_map_size;
+  const std::string& dir = options.data_dir;
+  std::error_code error;
+  if (!std::filesystem::is_directory(dir, error)) {
+    if (std::filesystem::exists(dir, error)) {
+      return absl::FailedPreconditionError(absl::StrCat(dir, " is not a directory"));
+    }
+    if (!options.create_if_missing) {
+      return absl::NotFoundError(absl::StrCat("data directory ", dir, " does not exist"));
+    }
+    std::filesystem::create_directories(dir, error);
+    if (error) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create data directory ", dir, ": ", error.message()));
+    }
+  }
+  if (absl::Status s = LockDirectory(dir); !s.ok()) return s;
+
+  if (int rc = mdb_env_create(&storage_.env); rc != 0) {
+    storage_.env = nullptr;
+    return LmdbError(rc, "mdb_env_create");
+  }
+  mdb_env_set_maxdbs(storage_.env, 16);
+  mdb_env_set_maxreaders(storage_.env, options.max_readers);
+  mdb_env_set_mapsize(storage_.env, options.initial_map_size);
+  // MDB_NOTLS: read transactions belong to the caller, not the thread, which suits thread
+  // pools. Another process may not share the lock file anyway (LOCK above).
+  unsigned flags = MDB_NOTLS | MDB_NOMEMINIT;
+  if (!options.sync) flags |= MDB_NOSYNC;
+  if (int rc = mdb_env_open(storage_.env, dir.c_str(), flags, 0644); rc != 0) {
+    absl::Status status = LmdbError(rc, absl::StrCat("cannot open the database in ", dir));
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+      status = absl::FailedPreconditionError(
+          absl::StrCat(dir, "/data.mdb is not an allezon (LMDB) database or is damaged"));
+    }
+    return status;
+  }
+  return InitializeDatabases();
+}
+
+absl::Status DatabaseImpl::InitializeDatabases() {
+  absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
+  if (!txn.ok()) return txn.status();
+  // A foreign LMDB environment has keys of its own in the main database.
+  {
+    MDB_dbi main;
+    if (int rc = mdb_dbi_open(txn->get(), nullptr, 0, &main); rc != 0) {
+      return LmdbError(rc, "mdb_dbi_open");
+    }
+    internal::Cursor cursor;
+    if (absl::Status s = cursor.Open(*txn, main); !s.ok()) return s;
+    MDB_val key, value;
+    for (absl::StatusOr<bool> more = cursor.Seek(MDB_FIRST, &key, &value);;
+         more = cursor.Seek(MDB_NEXT, &key, &value)) {
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      const std::string_view name = internal::ToView(key);
+      if (std::find(std::begin(kDatabaseNames), std::end(kDatabaseNames), name) ==
+          std::end(kDatabaseNames)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            storage_.options.data_dir, " holds an LMDB database that is not allezon's"));
+      }
+    }
+  }
+  MDB_dbi* handles[] = {&storage_.meta,     &storage_.strings, &storage_.string_ids,
+                        &storage_.profiles, &storage_.agg_log, &storage_.agg_blocks};
+  for (size_t i = 0; i < std::size(handles); ++i) {
+    if (int rc = mdb_dbi_open(txn->get(), kDatabaseNames[i], MDB_CREATE, handles[i]); rc != 0) {
+      return LmdbError(rc, absl::StrCat("cannot open table ", kDatabaseNames[i]));
+    }
+  }
+  absl::StatusOr<std::string_view> format = txn->Get(storage_.meta, kFormatKey);
+  if (format.ok()) {
+    if (*format != kFormatValue) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("unsupported database format \"", internal::Sv(*format), "\" in ",
+                       storage_.options.data_dir, " (this build reads ", internal::Sv(kFormatValue), ")"));
+    }
+  } else if (absl::IsNotFound(format.status())) {
+    if (absl::Status s = txn->Put(storage_.meta, kFormatKey, kFormatValue); !s.ok()) return s;
+  } else {
+    return format.status();
+  }
+  if (absl::Status s = storage_.strings_pool.Load(*txn, storage_.strings, storage_.string_ids);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = aggregates_.Recover(*txn); !s.ok()) return s;
+  if (absl::Status s = txn->Commit(); !s.ok()) return s;
+  writer_ = std::thread([this] { WriterLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status DatabaseImpl::AddTags(std::span<const UserTag> tags) {
+  for (size_t i = 0; i < tags.size(); ++i) {
+    if (absl::Status s = ValidateUserTag(tags[i]); !s.ok()) {
+      if (tags.size() == 1) return s;
+      return absl::InvalidArgumentError(absl::StrCat("tag ", i, ": ", s.message()));
+    }
+  }
+  if (tags.empty()) return absl::OkStatus();
+  WriteRequest request;
+  request.tags = tags;
+  absl::MutexLock lock(&queue_mu_);
+  if (closing_) return absl::UnavailableError("database is closing");
+  queue_.push_back(&request);
+  queue_mu_.Await(absl::Condition(&request.done));
+  return request.status;
+}
+
+void DatabaseImpl::WriterLoop() {
+  const auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+    return !queue_.empty() || closing_;
+  };
+  const absl::Duration idle_wait =
+      absl::Milliseconds(std::max<int64_t>(10, storage_.options.aggregate_fold_interval_ms));
+  std::vector<WriteRequest*> batch;
+  for (;;) {
+    batch.clear();
+    {
+      absl::MutexLock lock(&queue_mu_);
+      queue_mu_.AwaitWithTimeout(absl::Condition(&has_work), idle_wait);
+      if (queue_.empty() && closing_) break;
+      size_t tags = 0;
+      while (!queue_.empty() && (batch.empty() || tags + queue_.front()->tags.size() <=
+                                                      storage_.options.max_batch_tags)) {
+        tags += queue_.front()->tags.size();
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    if (!batch.empty()) {
+      const absl::Status status = CommitBatch(batch);
+      absl::MutexLock lock(&queue_mu_);
+      for (WriteRequest* request : batch) {
+        request->status = status;
+        request->done = true;
+      }
+    }
+    absl::Status maintained = aggregates_.Maintain(/*force=*/false);
+    if (internal::IsMapFull(maintained) && GrowMap().ok()) {
+      maintained = aggregates_.Maintain(/*force=*/true);
+    }
+    (void)maintained;  // a failed fold changes nothing and is retried on the next round
+  }
+}
+
+absl::Status DatabaseImpl::CommitBatch(const std::vector<WriteRequest*>& batch) {
+  std::vector<const UserTag*> tags;
+  for (const WriteRequest* request : batch) {
+    for (const UserTag& tag : request->tags) tags.push_back(&tag);
+  }
+  for (;;) {
+    absl::Status status = TryCommit(tags);
+    if (status.ok()) {
+      tags_written_.fetch_add(tags.size(), std::memory_order_relaxed);
+      commits_.fetch_add(1, std::memory_order_relaxed);
+      uint64_t largest = largest_batch_.load(std::memory_order_relaxed);
+      while (tags.size() > largest &&
+             !largest_batch_.compare_exchange_weak(largest, tags.size())) {
+      }
+      return status;
+    }
+    if (!internal::IsMapFull(status)) return status;
+    if (absl::Status grown = GrowMap(); !grown.ok()) return grown;
+  }
+}
+
+absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags) {
+  std::vector<TagIds> ids(tags.size());
+  std::vector<AggregateDelta> deltas;
+  absl::Status status = [&]() -> absl::Status {
+    absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
+    if (!txn.ok()) return txn.status();
+    internal::StringPool& pool = storage_.strings_pool;
+    for (size_t i = 0; i < tags.size(); ++i) {
+      const UserTag& tag = *tags[i];
+      for (auto [text, id] : {std::pair{&tag.country, &ids[i].country},
+                              std::pair{&tag.origin, &ids[i].origin},
+                              std::pair{&tag.brand_id, &ids[i].brand},
+                              std::pair{&tag.category_id, &ids[i].category}}) {
+        absl::StatusOr<uint32_t> interned = pool.Intern(*txn, *text);
+        if (!interned.ok()) return interned.status();
+        *id = *interned;
+      }
+    }
+    if (absl::Status s = user_tags_.Write(*txn, tags, ids); !s.ok()) return s;
+    if (absl::Status s = aggregates_.Write(*txn, tags, ids, &deltas); !s.ok()) return s;
+    return txn->Commit();
+  }();
+  if (!status.ok()) {
+    storage_.strings_pool.Rollback();
+    aggregates_.Rollback();
+    return status;
+  }
+  storage_.strings_pool.Commit();
+  aggregates_.Apply(deltas);
+  return absl::OkStatus();
+}
+
+uint64_t DatabaseImpl::CurrentMapSize() const {
+  MDB_envinfo info;
+  mdb_env_info(storage_.env, &info);
+  return info.me_mapsize;
+}
+
+absl::Status DatabaseImpl::GrowMap() {
+  absl::MutexLock lock(&storage_.resize_mu);  // waits out every open read transaction
+  const uint64_t current = CurrentMapSize();
+  const uint64_t limit = max_map_size_.load();
+  uint64_t target = current * 2;
+  if (limit != 0) target = std::min(target, limit);
+  if (target <= current) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "database is full: it reached its maximum size of ", limit, " bytes (max map size)"));
+  }
+  if (int rc = mdb_env_set_mapsize(storage_.env, target); rc != 0) {
+    return LmdbError(rc, "mdb_env_set_mapsize");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DatabaseImpl::SetMaxMapSize(uint64_t bytes) {
+  max_map_size_.store(bytes);
+  return absl::OkStatus();
+}
+
+DatabaseStats DatabaseImpl::Stats() const {
+  DatabaseStats stats;
+  stats.tags_written = tags_written_.load(std::memory_order_relaxed);
+  stats.commits = commits_.load(std::memory_order_relaxed);
+  stats.largest_batch = largest_batch_.load(std::memory_order_relaxed);
+  stats.newest_time = aggregates_.newest_time();
+  stats.open_minutes = aggregates_.open_minutes();
+  internal::ReadScope scope(storage_);
+  MDB_envinfo info;
+  mdb_env_info(storage_.env, &info);
+  MDB_stat env_stat;
+  mdb_env_stat(storage_.env, &env_stat);
+  stats.map_size = info.me_mapsize;
+  stats.map_used = (info.me_last_pgno + 1) * static_cast<uint64_t>(env_stat.ms_psize);
+  if (scope.status().ok()) {
+    MDB_stat profile_stat;
+    if (mdb_stat(scope.txn().get(), storage_.profiles, &profile_stat) == 0) {
+      stats.profile_records = profile_stat.ms_entries;
+    }
+  }
+  return stats;
+}
+
+absl::Status DatabaseImpl::Backup(const std::string& directory) const {
+  std::error_code error;
+  if (!std::filesystem::is_directory(directory, error)) {
+    return absl::InvalidArgumentError(absl::StrCat("backup directory ", directory,
+                                                   " does not exist or is not a directory"));
+  }
+  if (!std::filesystem::is_empty(directory, error)) {
+    return absl::InvalidArgumentError(absl::StrCat("backup directory ", directory, " is not empty"));
+  }
+  absl::ReaderMutexLock lock(&storage_.resize_mu);
+  if (int rc = mdb_env_copy2(storage_.env, directory.c_str(), MDB_CP_COMPACT); rc != 0) {
+    return LmdbError(rc, absl::StrCat("backup to ", directory));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(const Options& options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  auto database = std::make_unique<DatabaseImpl>();
+  if (absl::Status s = database->OpenEnvironment(options); !s.ok()) return s;
+  return std::unique_ptr<Database>(std::move(database));
+}
+
+}  // namespace allezon

@@ -1,0 +1,64 @@
+// Internal: the state shared by the Database, the UserTagStore and the AggregateIndex — the
+// LMDB environment, its named databases, the string pool and the locks that order readers
+// against the few writer steps that must exclude them.
+#ifndef ALLEZON_SRC_STORAGE_H_
+#define ALLEZON_SRC_STORAGE_H_
+
+#include <lmdb.h>
+
+#include <cstdint>
+
+#include "absl/synchronization/mutex.h"
+#include "allezon/options.h"
+#include "lmdb_env.h"
+#include "string_pool.h"
+
+namespace allezon::internal {
+
+// Interned ids of one tag's low-cardinality strings.
+struct TagIds {
+  uint32_t country = 0;
+  uint32_t origin = 0;
+  uint32_t brand = 0;
+  uint32_t category = 0;
+};
+
+struct Storage {
+  Options options;
+  MDB_env* env = nullptr;
+  MDB_dbi meta = 0;        // format marker, newest event time, log sequence
+  MDB_dbi strings = 0;     // "s" + string -> id (4 bytes, big-endian)
+  MDB_dbi string_ids = 0;  // id -> string
+  MDB_dbi profiles = 0;    // cookie + action byte -> capped tag list (user_tag_store_impl.cc)
+  MDB_dbi agg_log = 0;     // minute + sequence -> one tag's aggregate fields (not yet folded)
+  MDB_dbi agg_blocks = 0;  // minute + action + mask -> sorted cells (aggregate_index_impl.cc)
+  StringPool strings_pool;
+
+  // Held shared by every read transaction, exclusively by the writer while it resizes the
+  // map (LMDB forbids mdb_env_set_mapsize while any transaction is open).
+  mutable absl::Mutex resize_mu;
+};
+
+// A read transaction that also keeps the map from being resized while it is open.
+class ReadScope {
+ public:
+  explicit ReadScope(const Storage& storage) : lock_(&storage.resize_mu) {
+    absl::StatusOr<Txn> txn = Txn::Begin(storage.env, /*read_only=*/true);
+    if (txn.ok()) {
+      txn_ = std::move(*txn);
+    } else {
+      status_ = txn.status();
+    }
+  }
+  const absl::Status& status() const { return status_; }
+  const Txn& txn() const { return txn_; }
+
+ private:
+  absl::ReaderMutexLock lock_;
+  Txn txn_;
+  absl::Status status_;
+};
+
+}  // namespace allezon::internal
+
+#endif  // ALLEZON_SRC_STORAGE_H_
