@@ -1,9 +1,20 @@
 # FindLMDB: LMDB ships no CMake package of its own.
 #
 # Defines the imported target lmdb::lmdb (the name Conan generates) and LMDB_FOUND,
-# LMDB_INCLUDE_DIR, LMDB_LIBRARY, LMDB_VERSION.
+# LMDB_INCLUDE_DIR, LMDB_LIBRARY, LMDB_VERSION. Set LMDB_ROOT to search a prefix first.
+# Installed with allezon's CMake package, so that find_package(allezon) finds LMDB the same way.
 if(TARGET lmdb::lmdb)
   set(LMDB_FOUND TRUE)
+  return()
+endif()
+
+# A package manager's CMake package (Conan's CMakeDeps writes lmdb-config.cmake) wins.
+find_package(lmdb CONFIG QUIET)
+if(TARGET lmdb::lmdb)
+  set(LMDB_FOUND TRUE)
+  if(NOT LMDB_FIND_QUIETLY)
+    message(STATUS "Found LMDB: lmdb::lmdb from ${lmdb_DIR}")
+  endif()
   return()
 endif()
 
