@@ -1,6 +1,6 @@
 // The C ABI (allezon/allezon.h) over the C++ API (allezon/allezon.hpp).
 //
-// Every entry point is noexcept and runs its body inside Guard(), which turns any exception
+// Every entry point runs its body inside Guard() (noexcept), which turns any exception
 // into an error message: nothing C++ ever reaches the C caller. Results are copied into
 // malloc()ed memory so that one allezon_free() releases anything this file hands out.
 
