@@ -1,5 +1,7 @@
 #include "driver.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <limits>
@@ -364,6 +366,11 @@ void Driver::PublishStatus(int64_t now_ns, bool final_report) {
   report_.state = final_report && state_ == State::kClosing ? "closed"
                                                             : StateName(static_cast<int>(state_));
   report_.digest = digest_.Hex();
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) == 0) {
+    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+    report_.cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  }
   std::string json = ReportJson(report_, false);
   {
     std::lock_guard<std::mutex> lock(status_mutex_);

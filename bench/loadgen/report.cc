@@ -86,6 +86,8 @@ void WriteReport(Writer& writer, const RunReport& report) {
   writer.Double(report.elapsed_seconds > 0
                     ? static_cast<double>(report.tags_sent) / report.elapsed_seconds
                     : 0.0);
+  writer.Key("loadgen_cpu_seconds");
+  writer.Double(report.cpu_seconds);
   writer.Key("stream_digest");
   writer.String(report.digest.c_str());
   writer.Key("endpoints");
@@ -200,7 +202,11 @@ std::string ReportText(const RunReport& report) {
       report.elapsed_seconds,
       report.elapsed_seconds > 0 ? static_cast<double>(report.tags_sent) / report.elapsed_seconds
                                  : 0.0);
-  absl::StrAppend(&text, "  stream digest ", report.digest, "\n\n");
+  absl::StrAppendFormat(&text, "  stream digest %s; load generator CPU %.2f s (%.0f tags per CPU-second)\n\n",
+                        report.digest, report.cpu_seconds,
+                        report.cpu_seconds > 0
+                            ? static_cast<double>(report.tags_sent) / report.cpu_seconds
+                            : 0.0);
   absl::StrAppendFormat(&text, "  %-14s %9s %9s %7s %6s %6s %6s  %8s %8s %8s %8s %9s\n",
                         "endpoint", "requests", "correct", "wrong", "late", "failed", "skip",
                         "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms");

@@ -63,6 +63,7 @@ struct RunReport {
   uint64_t tags_planned = 0;  // 0 when the run was open-ended
   uint64_t tags_sent = 0;
   double elapsed_seconds = 0;
+  double cpu_seconds = 0;  // the load generator's own CPU time (user + system)
   double progress_percent = 0;
   std::string state;       // "finished", "closed", "running", "paused", "created"
   std::string digest;
