@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 #include <limits>
 #include <thread>
@@ -18,7 +19,12 @@ constexpr int64_t kStatusEveryNs = 100 * kNanosPerMilli;
 constexpr int64_t kProgressEveryNs = 1000 * kNanosPerMilli;
 // After a stall, pacing resumes from now instead of bursting to catch up on more than this.
 constexpr int64_t kMaxPacingDebtNs = 1000 * kNanosPerMilli;
+// Tags due within this are sent now: sleeping for less than a millisecond is not possible
+// with epoll, and spinning instead would burn the core the load generator must save.
+constexpr int64_t kPacingSlackNs = kNanosPerMilli;
 constexpr uint64_t kTagsPerPrune = 256;
+// Beyond this many tags waiting for busy cookies, the stream waits instead.
+constexpr size_t kMaxDeferredTags = 10'000;
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 constexpr int64_t kEndOfTime = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxShownAnswer = 300;
@@ -66,13 +72,14 @@ bool Driver::MoreItems() const {
 }
 
 bool Driver::StreamOver() const {
-  return !has_pending_ && !MoreItems() && parked_profiles_.empty() &&
+  return !has_pending_ && deferred_.empty() && !MoreItems() && parked_profiles_.empty() &&
          parked_aggregates_.empty() && client_->in_flight() == 0;
 }
 
 int64_t Driver::SafeTime() const {
   int64_t safe = kEndOfTime;
   if (has_pending_ && pending_.kind == StreamItem::Kind::kTag) safe = pending_.tag.time_ms;
+  if (!deferred_times_.empty()) safe = std::min(safe, *deferred_times_.begin());
   if (MoreItems()) safe = std::min(safe, generator_.NextTagTimeLowerBound());
   for (const Slot& slot : slots_) {
     if (slot.kind == SlotKind::kTag) safe = std::min(safe, slot.tag.time_ms);
@@ -131,10 +138,56 @@ void Driver::Prune() {
   oracle_.PruneBefore(oldest_reference - std::max(profile_window, aggregate_window));
 }
 
+void Driver::DigestTag(const Tag& tag) {
+  // The fields, not the body: tags may leave in a different order than generated (see
+  // Defer), and the body is a pure function of the fields.
+  char fields[48];
+  size_t size = 0;
+  auto put = [&fields, &size](auto value) {
+    std::memcpy(fields + size, &value, sizeof value);
+    size += sizeof value;
+  };
+  put(tag.time_ms);
+  put(tag.cookie);
+  put(tag.product_id);
+  put(tag.price);
+  put(tag.origin);
+  put(tag.brand);
+  put(tag.country);
+  put(tag.category);
+  put(tag.device);
+  put(static_cast<uint8_t>(tag.action));
+  digest_.Update(std::string_view(fields, size));
+}
+
+void Driver::Defer(const Tag& tag) {
+  deferred_[tag.cookie].push_back(tag);
+  deferred_times_.insert(tag.time_ms);
+}
+
+bool Driver::DispatchDeferred(int connection, int64_t aggregate_block) {
+  while (!ready_cookies_.empty()) {
+    const uint32_t cookie = ready_cookies_.front();
+    auto found = deferred_.find(cookie);
+    if (found == deferred_.end() || CookieBusy(cookie)) {
+      ready_cookies_.pop_front();  // stale: sent already, or a query took the cookie first
+      continue;
+    }
+    const Tag tag = found->second.front();
+    if (tag.time_ms < aggregate_block) return false;  // jittered stream only; brief
+    ready_cookies_.pop_front();
+    found->second.pop_front();
+    if (found->second.empty()) deferred_.erase(found);
+    deferred_times_.erase(deferred_times_.find(tag.time_ms));
+    SendTag(connection, tag);
+    return true;
+  }
+  return false;
+}
+
 void Driver::SendTag(int connection, const Tag& tag) {
   body_.clear();
   AppendStreamTagJson(tag, catalog_, &body_);
-  digest_.Update(body_);
   oracle_.AddTag(tag);
   Slot& slot = slots_[static_cast<size_t>(connection)];
   slot.kind = SlotKind::kTag;
@@ -200,6 +253,7 @@ int64_t Driver::Dispatch(int64_t now_ns) {
       if (slot.kind == SlotKind::kAggregate) aggregate_block = std::max(aggregate_block, slot.end_ms);
       continue;
     }
+    if (DispatchDeferred(connection, aggregate_block)) continue;
     if (!has_pending_) {
       if (!MoreItems()) return 0;
       generator_.Next(&pending_);
@@ -215,18 +269,26 @@ int64_t Driver::Dispatch(int64_t now_ns) {
         continue;
       }
       has_pending_ = true;
+      DigestTag(pending_.tag);
     }
     const Tag& tag = pending_.tag;
     if (options_.throughput > 0) {
       const int64_t due = pacing_base_ns_ + static_cast<int64_t>(static_cast<double>(paced_tags_) *
                                                                  1e9 / options_.throughput);
-      if (now_ns < due) return due;
+      if (now_ns + kPacingSlackNs < due) return due;
       if (now_ns - due > kMaxPacingDebtNs) {
         pacing_base_ns_ = now_ns;
         paced_tags_ = 0;
       }
     }
-    if (CookieBusy(tag.cookie) || tag.time_ms < aggregate_block) return 0;
+    if (CookieBusy(tag.cookie) || deferred_.contains(tag.cookie)) {
+      if (deferred_times_.size() >= kMaxDeferredTags) return 0;
+      Defer(tag);
+      has_pending_ = false;
+      ++paced_tags_;
+      continue;
+    }
+    if (tag.time_ms < aggregate_block) return 0;
     SendTag(connection, tag);
     has_pending_ = false;
     ++paced_tags_;
@@ -276,7 +338,10 @@ void Driver::OnDone(uint64_t token, const HttpResult& result) {
   Slot& slot = slots_[static_cast<size_t>(token)];
   auto release_cookie = [this](uint32_t cookie) {
     auto found = busy_cookies_.find(cookie);
-    if (found != busy_cookies_.end() && --found->second <= 0) busy_cookies_.erase(found);
+    if (found != busy_cookies_.end() && --found->second <= 0) {
+      busy_cookies_.erase(found);
+      if (deferred_.contains(cookie)) ready_cookies_.push_back(cookie);
+    }
   };
   switch (slot.kind) {
     case SlotKind::kTag: {
@@ -424,7 +489,7 @@ bool Driver::Run(std::string* error) {
     if (state_ == State::kRunning) {
       if (pacing_wake > 0) {
         const int64_t wait = pacing_wake - now;
-        timeout_ms = wait < 200'000 ? 0 : static_cast<int>(std::min<int64_t>(50, wait / kNanosPerMilli + 1));
+        timeout_ms = static_cast<int>(std::clamp<int64_t>(wait / kNanosPerMilli, 1, 50));
       }
       if (!parked_profiles_.empty() || !parked_aggregates_.empty()) {
         timeout_ms = std::min(timeout_ms, 1);

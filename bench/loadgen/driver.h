@@ -3,9 +3,11 @@
 // call the control methods and Status(), which are thread-safe.
 //
 // How answers stay exactly checkable while requests overlap on many connections:
-// - Tags go out in stream order. At most one request per cookie is in flight, so a cookie's
-//   tags are accepted in stream order (that decides "equal times: later accepted first") and
-//   a profile query sees all of its cookie's tags answered and nothing of it half-done.
+// - At most one request per cookie is in flight, so a cookie's tags are accepted in stream
+//   order (that decides "equal times: later accepted first") and a profile query sees all of
+//   its cookie's tags answered and nothing of it half-done. A tag whose cookie is busy waits
+//   in that cookie's queue while the stream goes on with other cookies (a slow query must
+//   not stall the tags), up to a bound.
 // - A query is generated at its place in the stream (its path is deterministic) but sent
 //   when the data it asks about is settled: a profile query once every tag earlier than its
 //   range's end was answered at least --profile-latency ago (wall clock) and its cookie is
@@ -22,6 +24,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -107,6 +110,10 @@ class Driver {
   int64_t Dispatch(int64_t now_ns);
   bool DispatchParked(int connection, int64_t now_ns, int64_t safe_now, int64_t safe_old);
   void SendTag(int connection, const Tag& tag);
+  void Defer(const Tag& tag);
+  // Sends the oldest waiting tag of a cookie that has become free; false when none can go.
+  bool DispatchDeferred(int connection, int64_t aggregate_block);
+  void DigestTag(const Tag& tag);
   void OnDone(uint64_t token, const HttpResult& result);
   void CheckQuery(EndpointStats* stats, const char* endpoint, const Slot& slot,
                   const HttpResult& result, int64_t deadline_ns);
@@ -145,6 +152,11 @@ class Driver {
   uint64_t tags_since_prune_ = 0;
   std::vector<Slot> slots_;
   absl::flat_hash_map<uint32_t, int> busy_cookies_;
+  // Tags waiting for their cookie to be free, per cookie in stream order; cookies whose
+  // request just finished and that have waiting tags; the waiting tags' times.
+  absl::flat_hash_map<uint32_t, std::deque<Tag>> deferred_;
+  std::deque<uint32_t> ready_cookies_;
+  std::multiset<int64_t> deferred_times_;
   std::deque<ParkedProfile> parked_profiles_;
   std::deque<ParkedAggregate> parked_aggregates_;
   std::deque<SafeTimeCheckpoint> checkpoints_;
