@@ -55,7 +55,7 @@ Driver::Driver(DriverOptions options)
 Driver::~Driver() = default;
 
 int64_t Driver::RunningNanos(int64_t now_ns) const {
-  if (state_ == State::kCreated) return 0;
+  if (started_ns_ == 0) return 0;  // never started
   int64_t running = now_ns - started_ns_ - paused_total_ns_;
   if (state_ == State::kPaused) running -= now_ns - paused_at_ns_;
   return std::max<int64_t>(running, 0);
@@ -348,6 +348,7 @@ void Driver::OnDone(uint64_t token, const HttpResult& result) {
       release_cookie(slot.tag.cookie);
       EndpointStats& stats = report_.tags;
       stats.latency.Record(result.latency_ns);
+      report_.tag_phase_seconds = static_cast<double>(RunningNanos(MonotonicNanos())) / 1e9;
       if (result.ok && result.status >= 200 && result.status < 300) {
         ++(result.latency_ns > options_.tag_deadline_ns ? stats.late : stats.correct);
         break;

@@ -1,7 +1,7 @@
 #include "oracle.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 
 namespace allezon::loadgen {
 namespace {
@@ -16,9 +16,10 @@ bool IsNewer(const Tag& a, const Tag& b) {
 
 void AppendQuotedInt(int64_t value, std::string* out) {
   char buffer[24];
-  const int length =
-      std::snprintf(buffer, sizeof buffer, "\"%lld\"", static_cast<long long>(value));
-  out->append(buffer, static_cast<size_t>(length));
+  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  out->push_back('"');
+  out->append(buffer, static_cast<size_t>(result.ptr - buffer));
+  out->push_back('"');
 }
 
 }  // namespace
@@ -43,8 +44,8 @@ void Oracle::AddTag(const Tag& tag) {
   // the tag just added if it arrived late and older than all others.
   if (list.size() > profile_cap_) Trim(&list, list.head + 1);
 
-  minutes_[FloorToMinute(tag.time_ms)].push_back(
-      MinuteEntry{tag.price, tag.origin, tag.brand, tag.category, tag.action});
+  minutes_[FloorToMinute(tag.time_ms)][static_cast<int>(tag.action)].push_back(
+      MinuteEntry{tag.price, tag.origin, tag.brand, tag.category});
 }
 
 void Oracle::Trim(CappedTags* list, size_t keep_from) {
@@ -122,8 +123,7 @@ bool Oracle::ExpectedAggregates(const AggregateQuery& query, std::string* body) 
     int64_t sum_price = 0;
     auto found = minutes_.find(minute);
     if (found != minutes_.end()) {
-      for (const MinuteEntry& entry : found->second) {
-        if (entry.action != query.action) continue;
+      for (const MinuteEntry& entry : found->second[static_cast<int>(query.action)]) {
         if (query.origin >= 0 && entry.origin != query.origin) continue;
         if (query.brand >= 0 && entry.brand != query.brand) continue;
         if (query.category >= 0 && entry.category != query.category) continue;

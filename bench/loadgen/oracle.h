@@ -15,6 +15,7 @@
 #ifndef ALLEZON_BENCH_LOADGEN_ORACLE_H_
 #define ALLEZON_BENCH_LOADGEN_ORACLE_H_
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -65,7 +66,6 @@ class Oracle {
     uint16_t origin;
     uint16_t brand;
     uint8_t category;
-    Action action;
   };
 
   void Trim(CappedTags* list, size_t keep_from);
@@ -77,7 +77,8 @@ class Oracle {
   std::vector<std::unique_ptr<CookieTags>> cookies_;  // by cookie index
   size_t stored_profile_tags_ = 0;
   size_t prune_cursor_ = 0;
-  std::map<int64_t, std::vector<MinuteEntry>> minutes_;  // by minute start
+  // By minute start, then by action (a query asks about one action: half the scan).
+  std::map<int64_t, std::array<std::vector<MinuteEntry>, 2>> minutes_;
   std::set<uint32_t> tainted_cookies_;
   std::set<int64_t> tainted_minutes_;
 };

@@ -83,9 +83,7 @@ void WriteReport(Writer& writer, const RunReport& report) {
   writer.Key("elapsed_seconds");
   writer.Double(report.elapsed_seconds);
   writer.Key("tags_per_second");
-  writer.Double(report.elapsed_seconds > 0
-                    ? static_cast<double>(report.tags_sent) / report.elapsed_seconds
-                    : 0.0);
+  writer.Double(report.tags_per_second());
   writer.Key("loadgen_cpu_seconds");
   writer.Double(report.cpu_seconds);
   writer.Key("stream_digest");
@@ -197,11 +195,9 @@ std::string ReportJson(const RunReport& report, bool pretty) {
 
 std::string ReportText(const RunReport& report) {
   std::string text = absl::StrFormat(
-      "allezon-loadgen: %s against %s:%d, seed %d, %d tags in %.1f s (%.0f tags/s)\n",
+      "allezon-loadgen: %s against %s:%d, seed %d, %d tags, %.1f s (%.0f tags/s)\n",
       report.state, report.host, report.port, report.seed, report.tags_sent,
-      report.elapsed_seconds,
-      report.elapsed_seconds > 0 ? static_cast<double>(report.tags_sent) / report.elapsed_seconds
-                                 : 0.0);
+      report.elapsed_seconds, report.tags_per_second());
   absl::StrAppendFormat(&text, "  stream digest %s; load generator CPU %.2f s (%.0f tags per CPU-second)\n\n",
                         report.digest, report.cpu_seconds,
                         report.cpu_seconds > 0
@@ -236,9 +232,7 @@ std::string ReportText(const RunReport& report) {
 }
 
 std::string ProgressLine(const RunReport& report) {
-  const double rate = report.elapsed_seconds > 0
-                          ? static_cast<double>(report.tags_sent) / report.elapsed_seconds
-                          : 0.0;
+  const double rate = report.tags_per_second();
   auto query = [](const char* name, const EndpointStats& stats) {
     return absl::StrFormat("%s %d/%d/%d/%d p50 %.1f p99 %.1f ms", name, stats.correct,
                            stats.wrong, stats.late, stats.failed,

@@ -63,7 +63,13 @@ struct RunReport {
   uint64_t tags_planned = 0;  // 0 when the run was open-ended
   uint64_t tags_sent = 0;
   double elapsed_seconds = 0;
-  double cpu_seconds = 0;  // the load generator's own CPU time (user + system)
+  double cpu_seconds = 0;
+  // Running time until the last tag was answered: the tag rate's denominator (the end of
+  // a run may wait for queries whose data must first age by --profile-latency).
+  double tag_phase_seconds = 0;
+  double tags_per_second() const {
+    return tag_phase_seconds > 0 ? static_cast<double>(tags_sent) / tag_phase_seconds : 0.0;
+  }  // the load generator's own CPU time (user + system)
   double progress_percent = 0;
   std::string state;       // "finished", "closed", "running", "paused", "created"
   std::string digest;

@@ -123,6 +123,20 @@ struct StreamItem {
   AggregateQuery aggregate;
 };
 
+// Draws an index with given weights: `cdf` holds cumulative weights out of 2^32, the last
+// being exactly 2^32. Four draws per tag, so it avoids a binary search.
+class WeightedPicker {
+ public:
+  explicit WeightedPicker(std::vector<uint64_t> cdf);
+  size_t Pick(Random* random) const;
+
+ private:
+  static constexpr int kBucketBits = 12;
+  static constexpr size_t kBuckets = size_t{1} << kBucketBits;
+  std::vector<uint64_t> cdf_;
+  std::vector<uint32_t> start_;
+};
+
 class StreamGenerator {
  public:
   StreamGenerator(const StreamOptions& options, const Catalog* catalog);
@@ -155,8 +169,7 @@ class StreamGenerator {
   // Recent tags, so queries mostly ask about shoppers and campaigns that exist.
   static constexpr size_t kRecent = 4096;
   std::array<Tag, kRecent> recent_{};
-  // Cumulative weights (out of 2^32) for skewed picks.
-  std::vector<uint64_t> country_cdf_, origin_cdf_, brand_cdf_, category_cdf_;
+  WeightedPicker country_picker_, origin_picker_, brand_picker_, category_picker_;
 };
 
 // Request body of a tag as the stream sends it: time without a fraction when the

@@ -453,3 +453,28 @@ TEST_CASE("latency histogram: percentiles within 2 %") {
 
 }  // namespace
 }  // namespace allezon::loadgen
+
+namespace allezon::loadgen {
+namespace {
+
+TEST_CASE("weighted picker: the same index as a binary search over the weights") {
+  std::vector<uint64_t> cdf;
+  double total = 0;
+  for (int k = 0; k < 1000; ++k) total += 1.0 / (k + 1);
+  double running = 0;
+  for (int k = 0; k < 1000; ++k) {
+    running += 1.0 / (k + 1);
+    cdf.push_back(static_cast<uint64_t>(running / total * 4294967296.0));
+  }
+  cdf.back() = uint64_t{1} << 32;
+  WeightedPicker picker(cdf);
+  Random a(11), b(11);
+  for (int i = 0; i < 200'000; ++i) {
+    const uint64_t r = b.Next() >> 32;
+    const size_t expected = static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), r) - cdf.begin());
+    REQUIRE(picker.Pick(&a) == expected);
+  }
+}
+
+}  // namespace
+}  // namespace allezon::loadgen
