@@ -77,6 +77,7 @@ HttpClient::HttpClient(const std::string& host, int port)
   client_->set_keep_alive(true);
   client_->set_url_encode(false);
   client_->set_connection_timeout(std::chrono::seconds(5));
+  client_->set_tcp_nodelay(true);  // header and body go out as two writes: no Nagle wait
   client_->set_read_timeout(std::chrono::seconds(20));
   client_->set_write_timeout(std::chrono::seconds(20));
 }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project builds and tests with. Idempotent and quick when
+# everything is already there (no apt-get call at all).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libabsl-dev liblmdb-dev rapidjson-dev libcpp-httplib-dev doctest-dev
+  python3
+)
+# Optional extras: benchmarks (Google Benchmark, wrk), fuzzing (clang), backups (mdb_copy).
+if [[ "${ALLEZON_EXTRA_PACKAGES:-}" == "1" ]]; then
+  packages+=(libbenchmark-dev wrk clang lmdb-utils)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
