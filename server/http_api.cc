@@ -1,6 +1,7 @@
 #include "http_api.h"
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string_view>
 
@@ -167,6 +168,9 @@ void HttpApi::Register(httplib::Server& server) {
   server.Get("/debug/stats", [this](Req q, Res r) { DebugStats(q, r); });
   server.Get("/healthz", [](Req, Res r) { r.set_content(R"({"status":"ok"})", kJson); });
   server.Get("/readyz", [this](Req q, Res r) { Ready(q, r); });
+  server.Get("/admin/stats", [this](Req q, Res r) { Stats(q, r); });
+  server.Post("/admin/max-map-size", [this](Req q, Res r) { SetMaxMapSize(q, r); });
+  server.Post("/admin/backup", [this](Req q, Res r) { Backup(q, r); });
 
   // A known path with the wrong method is a 405, not a 404.
   const auto method_not_allowed = [](Req, Res r) {
@@ -180,6 +184,16 @@ void HttpApi::Register(httplib::Server& server) {
     server.Delete(path, method_not_allowed);
     server.Options(path, method_not_allowed);
   }
+
+  // A POST without Content-Length (and not chunked) has no body (RFC 9112 §6.3), but
+  // cpp-httplib 0.11 reads such a request's body until the peer closes, hanging a keep-alive
+  // client until the read timeout. Declaring the empty body before routing reads nothing.
+  server.set_pre_routing_handler([](Req q, Res) {
+    if (!q.has_header("Content-Length") && !q.has_header("Transfer-Encoding")) {
+      const_cast<httplib::Request&>(q).headers.emplace("Content-Length", "0");
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
 
   // Every error answer carries a JSON body, also those cpp-httplib produces by itself
   // (404 for an unknown path, 413 for an oversized body, 400 for a malformed request).
@@ -254,6 +268,59 @@ void HttpApi::Ready(const httplib::Request&, httplib::Response& response) {
   response.set_content(absl::StrCat(R"({"status":"ready","tags_written":)", stats.tags_written,
                                     "}"),
                        kJson);
+}
+
+bool HttpApi::AdminAllowed(const httplib::Request& request, httplib::Response& response) const {
+  const std::string& from = request.remote_addr;
+  if (options_.admin_remote || from == "127.0.0.1" || from == "::1" ||
+      from == "::ffff:127.0.0.1") {
+    return true;
+  }
+  SendError(response, 403, "admin endpoints answer loopback clients only (see --admin-remote)");
+  return false;
+}
+
+void HttpApi::Stats(const httplib::Request& request, httplib::Response& response) {
+  if (!AdminAllowed(request, response)) return;
+  const DatabaseStats s = database_->Stats();
+  response.set_content(
+      absl::StrCat(R"({"tags_written":)", s.tags_written, R"(,"commits":)", s.commits,
+                   R"(,"largest_batch":)", s.largest_batch, R"(,"map_size":)", s.map_size,
+                   R"(,"map_used":)", s.map_used, R"(,"profile_records":)", s.profile_records,
+                   R"(,"open_minutes":)", s.open_minutes, R"(,"newest_time":")",
+                   s.newest_time == kMinTime ? "" : FormatTagTime(s.newest_time), "\"}"),
+      kJson);
+}
+
+void HttpApi::SetMaxMapSize(const httplib::Request& request, httplib::Response& response) {
+  if (!AdminAllowed(request, response)) return;
+  absl::StatusOr<std::string> text = RequiredParam(request, "mb");
+  if (!text.ok()) return SendStatus(response, text.status());
+  absl::StatusOr<int32_t> mb = ParseLimit(*text);
+  if (!mb.ok()) return SendError(response, 400, "mb must be a non-negative integer (0 = no limit)");
+  const uint64_t bytes = static_cast<uint64_t>(*mb) << 20;
+  if (absl::Status s = database_->SetMaxMapSize(bytes); !s.ok()) return SendStatus(response, s);
+  response.set_content(absl::StrCat(R"({"max_map_size":)", bytes, "}"), kJson);
+}
+
+void HttpApi::Backup(const httplib::Request& request, httplib::Response& response) {
+  if (!AdminAllowed(request, response)) return;
+  absl::StatusOr<std::string> directory = RequiredParam(request, "dir");
+  if (!directory.ok()) return SendStatus(response, directory.status());
+  std::error_code error;
+  std::filesystem::create_directories(*directory, error);
+  if (error) {
+    return SendError(response, 400,
+                     absl::StrCat("cannot create ", *directory, ": ", error.message()));
+  }
+  if (absl::Status s = database_->Backup(*directory); !s.ok()) return SendStatus(response, s);
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartObject();
+  writer.Key("backup");
+  writer.String(directory->c_str());
+  writer.EndObject();
+  response.set_content(std::string(buffer.GetString(), buffer.GetSize()), kJson);
 }
 
 }  // namespace allezon::server

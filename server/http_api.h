@@ -25,6 +25,8 @@ struct HttpOptions {
   // Largest POST /user_tags body; larger ones are 413. (Query bodies are bounded by the
   // server's payload limit, which must leave room for a full profile's expected answer.)
   size_t max_tag_body_bytes = 64 * 1024;
+  // Accept /admin/* requests from non-loopback clients too.
+  bool admin_remote = false;
 };
 
 // One exhaustive mapping of library errors to HTTP statuses.
@@ -46,6 +48,11 @@ class HttpApi {
   void Aggregates(const httplib::Request& request, httplib::Response& response);
   void DebugStats(const httplib::Request& request, httplib::Response& response);
   void Ready(const httplib::Request& request, httplib::Response& response);
+  void Stats(const httplib::Request& request, httplib::Response& response);
+  void SetMaxMapSize(const httplib::Request& request, httplib::Response& response);
+  void Backup(const httplib::Request& request, httplib::Response& response);
+  // Admin endpoints change or copy the database: loopback clients only, unless allowed.
+  bool AdminAllowed(const httplib::Request& request, httplib::Response& response) const;
 
   Database* database_;
   DebugComparator* comparator_;

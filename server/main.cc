@@ -37,6 +37,7 @@ struct ServerOptions {
   int64_t read_timeout_s = 5;
   int64_t backlog = 4096;
   bool debug_compare = true;
+  bool admin_remote = false;
   Options database;
 };
 
@@ -102,6 +103,9 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
       {"debug-compare", "", "compare query bodies (debug-mode expected answers) with our answers "
                             "and count mismatches at GET /debug/stats (default true)",
        bool_flag(&o->debug_compare)},
+      {"admin-remote", "", "serve /admin/* (stats, max-map-size, backup) to non-loopback "
+                           "clients too (default false)",
+       bool_flag(&o->admin_remote)},
   };
 }
 
@@ -192,7 +196,8 @@ int Run(int argc, char** argv) {
     return 1;
   }
   DebugComparator comparator;
-  HttpApi api(database->get(), &comparator, HttpOptions{options.debug_compare, static_cast<size_t>(options.max_body_bytes)});
+  HttpApi api(database->get(), &comparator, HttpOptions{options.debug_compare, static_cast<size_t>(options.max_body_bytes),
+                                       options.admin_remote});
 
   Listener server;
   const size_t threads = static_cast<size_t>(options.threads);
