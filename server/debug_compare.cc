@@ -154,8 +154,8 @@ class DiffWalker {
     rapidjson::SizeType i = 0;
     while (i < e_size && i < a_size && SemanticallyEqual(expected[i], actual[i])) ++i;
     if (i < e_size && i < a_size) {
-      Add(absl::StrCat(path, "[", i, "]: first difference: expected ", Show(expected[i]),
-                       ", got ", Show(actual[i])));
+      Add(absl::StrCat(path, "[", i, "]: first difference: expected ", Show(expected[i]), ", got ",
+                       Show(actual[i])));
     } else if (i < e_size) {
       Add(absl::StrCat(path, "[", i, "]: missing: ", Show(expected[i])));
     } else {
@@ -204,8 +204,8 @@ const char* KindName(QueryKind kind) {
 
 bool ParseIsoInstant(std::string_view text, int64_t* nanos_since_epoch) {
   int year, month, day, hour, minute, second;
-  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
-      text[13] != ':' || text[16] != ':') {
+  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':') {
     return false;
   }
   if (!ReadDigits(text, 0, 4, &year) || !ReadDigits(text, 5, 2, &month) ||

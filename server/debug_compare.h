@@ -100,8 +100,8 @@ class DebugComparator {
   AtomicCounts aggregates_;
 
   std::mutex log_mutex_;
-  int logged_ = 0;                            // guarded by log_mutex_
-  uint64_t unlogged_ = 0;                     // guarded by log_mutex_
+  int logged_ = 0;                              // guarded by log_mutex_
+  uint64_t unlogged_ = 0;                       // guarded by log_mutex_
   absl::Time last_log_ = absl::InfinitePast();  // guarded by log_mutex_
 };
 

@@ -36,28 +36,28 @@ int ControlServer::Start(const std::string& host, int port, std::string* error) 
   server_->Get("/status", [answer_status](const httplib::Request&, httplib::Response& response) {
     answer_status(response);
   });
-  server_->set_error_handler([this, actions, answer_status](const httplib::Request& request,
-                                                            httplib::Response& response) {
-    // cpp-httplib 0.11 rejects a POST without Content-Length (plain `curl -X POST …/pause`)
-    // with 400 before routing; an action needs no body, so honour it here.
-    if (response.status == 400 && request.method == "POST") {
-      for (const auto& [path, method] : actions) {
-        if (request.path == path) {
-          (driver_->*method)();
-          response.status = 200;
-          answer_status(response);
-          return;
+  server_->set_error_handler(
+      [this, actions, answer_status](const httplib::Request& request, httplib::Response& response) {
+        // cpp-httplib 0.11 rejects a POST without Content-Length (plain `curl -X POST …/pause`)
+        // with 400 before routing; an action needs no body, so honour it here.
+        if (response.status == 400 && request.method == "POST") {
+          for (const auto& [path, method] : actions) {
+            if (request.path == path) {
+              (driver_->*method)();
+              response.status = 200;
+              answer_status(response);
+              return;
+            }
+          }
         }
-      }
-    }
-    if (response.body.empty()) {
-      response.set_content(
-          R"({"error":"unknown control action; use /start /pause /resume /close /status"})",
-          "application/json");
-    }
-  });
-  const int bound = port == 0 ? server_->bind_to_any_port(host)
-                              : (server_->bind_to_port(host, port) ? port : -1);
+        if (response.body.empty()) {
+          response.set_content(
+              R"({"error":"unknown control action; use /start /pause /resume /close /status"})",
+              "application/json");
+        }
+      });
+  const int bound =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
   if (bound < 0) {
     *error = "cannot listen on " + host + ":" + std::to_string(port);
     return -1;

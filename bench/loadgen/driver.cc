@@ -3,8 +3,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <thread>
 
@@ -30,8 +30,7 @@ constexpr int64_t kEndOfTime = std::numeric_limits<int64_t>::max();
 constexpr size_t kMaxShownAnswer = 300;
 
 const char* StateName(int state) {
-  static constexpr const char* kNames[] = {"created", "running", "paused", "closing",
-                                           "finished"};
+  static constexpr const char* kNames[] = {"created", "running", "paused", "closing", "finished"};
   return kNames[state];
 }
 
@@ -92,9 +91,8 @@ void Driver::RecordSafeTime(int64_t now_ns) {
   const int64_t safe = SafeTime();
   // At most one checkpoint per millisecond: a skipped update is recorded by a later one
   // with a later wall time, which only makes queries wait a little longer, never less.
-  if (checkpoints_.empty() ||
-      (safe > checkpoints_.back().safe_time_ms &&
-       now_ns - checkpoints_.back().wall_ns >= kNanosPerMilli)) {
+  if (checkpoints_.empty() || (safe > checkpoints_.back().safe_time_ms &&
+                               now_ns - checkpoints_.back().wall_ns >= kNanosPerMilli)) {
     checkpoints_.push_back({safe, now_ns});
   }
 }
@@ -243,14 +241,14 @@ int64_t Driver::Dispatch(int64_t now_ns) {
   const int64_t safe_now = SafeTime();
   const int64_t safe_old = SafeTimeAged(now_ns);
   // Only a jittered stream can send a tag older than an aggregates query in flight.
-  int64_t aggregate_block =
-      options_.stream.disorder_ms > 0 ? MaxInFlightAggregateEnd() : kNoTime;
+  int64_t aggregate_block = options_.stream.disorder_ms > 0 ? MaxInFlightAggregateEnd() : kNoTime;
   while (true) {
     const int connection = client_->IdleConnection();
     if (connection < 0) return 0;
     if (DispatchParked(connection, now_ns, safe_now, safe_old)) {
       const Slot& slot = slots_[static_cast<size_t>(connection)];
-      if (slot.kind == SlotKind::kAggregate) aggregate_block = std::max(aggregate_block, slot.end_ms);
+      if (slot.kind == SlotKind::kAggregate)
+        aggregate_block = std::max(aggregate_block, slot.end_ms);
       continue;
     }
     if (DispatchDeferred(connection, aggregate_block)) continue;
@@ -314,7 +312,8 @@ void Driver::CheckQuery(EndpointStats* stats, const char* endpoint, const Slot& 
   if (result.status != 200) {
     ++stats->failed;
     AddSample(endpoint, request,
-              absl::StrCat("HTTP ", result.status, ": ", std::string(result.body.substr(0, kMaxShownAnswer))));
+              absl::StrCat("HTTP ", result.status, ": ",
+                           std::string(result.body.substr(0, kMaxShownAnswer))));
     return;
   }
   // A conforming server usually writes byte for byte what the oracle writes; only when it
@@ -418,8 +417,8 @@ double Driver::ProgressPercent(int64_t running_ns) const {
   }
   if (options_.duration_ns > 0) {
     if (state_ == State::kFinished) return 100.0;
-    return std::min(100.0, static_cast<double>(running_ns) * 100.0 /
-                               static_cast<double>(options_.duration_ns));
+    return std::min(
+        100.0, static_cast<double>(running_ns) * 100.0 / static_cast<double>(options_.duration_ns));
   }
   return 100.0;  // an open-ended run has no plan to fall short of
 }
@@ -429,8 +428,8 @@ void Driver::PublishStatus(int64_t now_ns, bool final_report) {
   report_.tags_sent = tags_sent_;
   report_.elapsed_seconds = static_cast<double>(running) / 1e9;
   report_.progress_percent = ProgressPercent(running);
-  report_.state = final_report && state_ == State::kClosing ? "closed"
-                                                            : StateName(static_cast<int>(state_));
+  report_.state =
+      final_report && state_ == State::kClosing ? "closed" : StateName(static_cast<int>(state_));
   report_.digest = digest_.Hex();
   rusage usage{};
   if (getrusage(RUSAGE_SELF, &usage) == 0) {

@@ -40,13 +40,13 @@ struct DriverOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
   StreamOptions stream;
-  uint64_t max_tags = 0;     // stop after this many tags (0: no limit)
-  int64_t duration_ns = 0;   // stop after this much running time (0: no limit)
-  double throughput = 0;     // tags/s; 0: as fast as the server answers
+  uint64_t max_tags = 0;    // stop after this many tags (0: no limit)
+  int64_t duration_ns = 0;  // stop after this much running time (0: no limit)
+  double throughput = 0;    // tags/s; 0: as fast as the server answers
   int connections = 16;
   int64_t profile_latency_ns = 10'000'000'000;  // see the header comment
-  int profile_cap = 200;     // what the server keeps per cookie and action
-  bool send_expected = true; // debug mode: query bodies carry the expected answer
+  int profile_cap = 200;                        // what the server keeps per cookie and action
+  bool send_expected = true;  // debug mode: query bodies carry the expected answer
   int64_t request_timeout_ns = 10'000'000'000;  // a request unanswered this long has failed
   int64_t tag_deadline_ns = 200'000'000;        // slower answers are "late"
   int64_t profile_deadline_ns = 200'000'000;
@@ -85,11 +85,11 @@ class Driver {
   // What is in flight on one connection (one request per connection).
   struct Slot {
     SlotKind kind = SlotKind::kEmpty;
-    Tag tag;                  // kTag
-    uint32_t cookie = 0;      // kProfile
-    int64_t end_ms = 0;       // kAggregate: the range's end
-    std::string path;         // queries
-    std::string expected;     // queries
+    Tag tag;               // kTag
+    uint32_t cookie = 0;   // kProfile
+    int64_t end_ms = 0;    // kAggregate: the range's end
+    std::string path;      // queries
+    std::string expected;  // queries
   };
   struct ParkedProfile {
     ProfileQuery query;

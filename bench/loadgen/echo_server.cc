@@ -41,7 +41,8 @@ size_t ContentLength(std::string_view head) {
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       match = c == kName[i];
     }
-    if (match) return std::strtoull(std::string(rest.substr(kName.size(), 20)).c_str(), nullptr, 10);
+    if (match)
+      return std::strtoull(std::string(rest.substr(kName.size(), 20)).c_str(), nullptr, 10);
   }
   return 0;
 }
@@ -73,8 +74,10 @@ int main(int argc, char** argv) {
   int port = 0;
   const char* port_file = nullptr;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--port") == 0) port = std::atoi(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--port-file") == 0) port_file = argv[i + 1];
+    if (std::strcmp(argv[i], "--port") == 0)
+      port = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--port-file") == 0)
+      port_file = argv[i + 1];
   }
   const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;

@@ -238,9 +238,9 @@ int HttpClient::TryParse(Connection* connection, HttpResult* result, bool* close
     while (line_start != std::string_view::npos && line_start < head.size()) {
       line_start += 2;
       size_t line_end = head.find("\r\n", line_start);
-      std::string_view line = head.substr(
-          line_start, line_end == std::string_view::npos ? std::string_view::npos
-                                                         : line_end - line_start);
+      std::string_view line =
+          head.substr(line_start, line_end == std::string_view::npos ? std::string_view::npos
+                                                                     : line_end - line_start);
       if (StartsWithNoCase(line, "content-length:")) {
         content_length = 0;
         for (char c : Trim(line.substr(15))) {
@@ -275,11 +275,16 @@ int HttpClient::TryParse(Connection* connection, HttpResult* result, bool* close
         for (size_t i = position; i < size_end; ++i, ++digits) {
           const char c = in[i];
           int value;
-          if (c >= '0' && c <= '9') value = c - '0';
-          else if (c >= 'a' && c <= 'f') value = c - 'a' + 10;
-          else if (c >= 'A' && c <= 'F') value = c - 'A' + 10;
-          else if (c == ';' || c == ' ') break;  // chunk extensions
-          else return -1;
+          if (c >= '0' && c <= '9')
+            value = c - '0';
+          else if (c >= 'a' && c <= 'f')
+            value = c - 'a' + 10;
+          else if (c >= 'A' && c <= 'F')
+            value = c - 'A' + 10;
+          else if (c == ';' || c == ' ')
+            break;  // chunk extensions
+          else
+            return -1;
           chunk_size = chunk_size * 16 + static_cast<size_t>(value);
         }
         if (digits == 0) return -1;
@@ -345,8 +350,7 @@ void HttpClient::Read(int index, const Completion& done) {
   if (parsed == 0) return;
   if (parsed < 0) {
     if (connection.in.empty()) {
-      FailOrRetry(index, read_error.empty() ? "connection closed by the server" : read_error,
-                  done);
+      FailOrRetry(index, read_error.empty() ? "connection closed by the server" : read_error, done);
     } else {
       Fail(index, "malformed HTTP answer", done);
     }
@@ -395,8 +399,8 @@ void HttpClient::Poll(int timeout_ms, const Completion& done) {
     if (connection.state == State::kBusy || connection.state == State::kConnecting) {
       if (connection.fd < 0 || now >= connection.deadline_ns) {
         const std::string error = !connection.deferred_error.empty() ? connection.deferred_error
-                                  : connection.fd < 0                 ? "cannot connect"
-                                                                      : "timeout";
+                                  : connection.fd < 0                ? "cannot connect"
+                                                                     : "timeout";
         Fail(static_cast<int>(i), error, done);
       }
     }

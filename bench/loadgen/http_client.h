@@ -26,11 +26,11 @@
 namespace allezon::loadgen {
 
 struct HttpResult {
-  bool ok = false;        // a complete response arrived (any status)
+  bool ok = false;  // a complete response arrived (any status)
   int status = 0;
-  std::string_view body;  // valid only during the completion callback
-  std::string error;      // when !ok: what went wrong (connect, reset, timeout, protocol)
-  int64_t latency_ns = 0; // from Send() to the last byte of the answer (or the failure)
+  std::string_view body;   // valid only during the completion callback
+  std::string error;       // when !ok: what went wrong (connect, reset, timeout, protocol)
+  int64_t latency_ns = 0;  // from Send() to the last byte of the answer (or the failure)
 };
 
 class HttpClient {
@@ -67,14 +67,14 @@ class HttpClient {
   struct Connection {
     int fd = -1;
     State state = State::kClosed;
-    std::string out;       // the request being written
+    std::string out;  // the request being written
     size_t written = 0;
-    std::string in;        // bytes of the answer so far
-    std::string body;      // decoded body (chunked answers)
+    std::string in;    // bytes of the answer so far
+    std::string body;  // decoded body (chunked answers)
     uint64_t token = 0;
     int64_t started_ns = 0;
     int64_t deadline_ns = 0;
-    int served = 0;        // requests answered on this socket (reused when > 0)
+    int served = 0;  // requests answered on this socket (reused when > 0)
     bool retried = false;
     bool want_write = false;
     std::string deferred_error;  // a failure found inside Send(), reported by Poll()

@@ -54,7 +54,8 @@ ABSL_FLAG(double, min_score, -1, "Exit 1 when the score is below this.");
 ABSL_FLAG(int64_t, max_wrong, -1,
           "Exit 1 when more than this many answers are wrong or failed (tags included; late "
           "answers lower the score but are not counted here). -1 = no limit.");
-ABSL_FLAG(std::string, progress, "auto", "Live status line on stderr: auto (on a terminal), on, off.");
+ABSL_FLAG(std::string, progress, "auto",
+          "Live status line on stderr: auto (on a terminal), on, off.");
 ABSL_FLAG(int, max_samples, 5, "Mismatches and failures shown per endpoint.");
 
 namespace {
@@ -111,8 +112,8 @@ int main(int argc, char** argv) {
   // this run goes: the lag is the wall-clock latency replayed at the real platform's rate
   // (1,000 tags/s). At a higher throughput the driver additionally holds a query back until
   // its data is that old on the wall clock.
-  options.stream.profile_lag_ms =
-      absl::ToInt64Milliseconds(profile_latency) * std::max<int64_t>(1, options.stream.time_step_ms);
+  options.stream.profile_lag_ms = absl::ToInt64Milliseconds(profile_latency) *
+                                  std::max<int64_t>(1, options.stream.time_step_ms);
   options.stream.aggregate_lag_ms =
       std::max<int64_t>(0, absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_aggregate_latency)));
   options.max_tags = absl::GetFlag(FLAGS_tags);
@@ -121,7 +122,8 @@ int main(int argc, char** argv) {
   options.connections = std::max(1, absl::GetFlag(FLAGS_connections));
   options.profile_cap = std::max(1, absl::GetFlag(FLAGS_profile_cap));
   options.send_expected = absl::GetFlag(FLAGS_debug_bodies);
-  options.request_timeout_ns = std::max<int64_t>(1'000'000, Nanos(absl::GetFlag(FLAGS_request_timeout)));
+  options.request_timeout_ns =
+      std::max<int64_t>(1'000'000, Nanos(absl::GetFlag(FLAGS_request_timeout)));
   options.max_samples = std::max(0, absl::GetFlag(FLAGS_max_samples));
   const std::string progress = absl::GetFlag(FLAGS_progress);
   options.progress = progress == "on" || (progress == "auto" && isatty(STDERR_FILENO));
@@ -180,12 +182,12 @@ int main(int argc, char** argv) {
     status = 1;
   }
   const int64_t max_wrong = absl::GetFlag(FLAGS_max_wrong);
-  const uint64_t wrong = report.profiles.wrong + report.profiles.failed +
-                         report.aggregates.wrong + report.aggregates.failed + report.tags.failed;
+  const uint64_t wrong = report.profiles.wrong + report.profiles.failed + report.aggregates.wrong +
+                         report.aggregates.failed + report.tags.failed;
   if (max_wrong >= 0 && wrong > static_cast<uint64_t>(max_wrong)) {
-    std::fprintf(stderr,
-                 "allezon-loadgen: FAIL: %llu wrong or failed answers, more than --max-wrong %lld\n",
-                 static_cast<unsigned long long>(wrong), static_cast<long long>(max_wrong));
+    std::fprintf(
+        stderr, "allezon-loadgen: FAIL: %llu wrong or failed answers, more than --max-wrong %lld\n",
+        static_cast<unsigned long long>(wrong), static_cast<long long>(max_wrong));
     status = 1;
   }
   return status;

@@ -52,7 +52,8 @@ void Oracle::Trim(CappedTags* list, size_t keep_from) {
   stored_profile_tags_ -= keep_from - list->head;
   list->head = keep_from;
   if (list->head >= kCompactAfter && list->head * 2 >= list->tags.size()) {
-    list->tags.erase(list->tags.begin(), list->tags.begin() + static_cast<std::ptrdiff_t>(list->head));
+    list->tags.erase(list->tags.begin(),
+                     list->tags.begin() + static_cast<std::ptrdiff_t>(list->head));
     list->head = 0;
   }
   if (list->size() == 0) {
@@ -102,8 +103,7 @@ bool Oracle::ExpectedAggregates(const AggregateQuery& query, std::string* body) 
   const Catalog::Name* brand =
       query.brand >= 0 ? &catalog_->brands()[static_cast<size_t>(query.brand)] : nullptr;
   const Catalog::Name* category =
-      query.category >= 0 ? &catalog_->categories()[static_cast<size_t>(query.category)]
-                          : nullptr;
+      query.category >= 0 ? &catalog_->categories()[static_cast<size_t>(query.category)] : nullptr;
 
   // Columns: bucket, then the filters in SPEC order (action always), then the aggregates in
   // the order asked.

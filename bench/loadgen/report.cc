@@ -119,12 +119,10 @@ std::string EndpointLine(const char* name, const EndpointStats& stats, bool quer
     absl::StrAppendFormat(&line, " %9d %7s %6d %6d %6s", stats.correct, "-", stats.late,
                           stats.failed, "-");
   }
-  absl::StrAppendFormat(&line, "  %8.2f %8.2f %8.2f %8.2f %9.2f\n",
-                        Millis(stats.latency.PercentileNanos(50)),
-                        Millis(stats.latency.PercentileNanos(90)),
-                        Millis(stats.latency.PercentileNanos(99)),
-                        Millis(stats.latency.PercentileNanos(99.9)),
-                        Millis(stats.latency.max_nanos()));
+  absl::StrAppendFormat(
+      &line, "  %8.2f %8.2f %8.2f %8.2f %9.2f\n", Millis(stats.latency.PercentileNanos(50)),
+      Millis(stats.latency.PercentileNanos(90)), Millis(stats.latency.PercentileNanos(99)),
+      Millis(stats.latency.PercentileNanos(99.9)), Millis(stats.latency.max_nanos()));
   return line;
 }
 
@@ -194,18 +192,17 @@ std::string ReportJson(const RunReport& report, bool pretty) {
 }
 
 std::string ReportText(const RunReport& report) {
-  std::string text = absl::StrFormat(
-      "allezon-loadgen: %s against %s:%d, seed %d, %d tags, %.1f s (%.0f tags/s)\n",
-      report.state, report.host, report.port, report.seed, report.tags_sent,
-      report.elapsed_seconds, report.tags_per_second());
-  absl::StrAppendFormat(&text, "  stream digest %s; load generator CPU %.2f s (%.0f tags per CPU-second)\n\n",
-                        report.digest, report.cpu_seconds,
-                        report.cpu_seconds > 0
-                            ? static_cast<double>(report.tags_sent) / report.cpu_seconds
-                            : 0.0);
-  absl::StrAppendFormat(&text, "  %-14s %9s %9s %7s %6s %6s %6s  %8s %8s %8s %8s %9s\n",
-                        "endpoint", "requests", "correct", "wrong", "late", "failed", "skip",
-                        "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms");
+  std::string text =
+      absl::StrFormat("allezon-loadgen: %s against %s:%d, seed %d, %d tags, %.1f s (%.0f tags/s)\n",
+                      report.state, report.host, report.port, report.seed, report.tags_sent,
+                      report.elapsed_seconds, report.tags_per_second());
+  absl::StrAppendFormat(
+      &text, "  stream digest %s; load generator CPU %.2f s (%.0f tags per CPU-second)\n\n",
+      report.digest, report.cpu_seconds,
+      report.cpu_seconds > 0 ? static_cast<double>(report.tags_sent) / report.cpu_seconds : 0.0);
+  absl::StrAppendFormat(&text, "  %-14s %9s %9s %7s %6s %6s %6s  %8s %8s %8s %8s %9s\n", "endpoint",
+                        "requests", "correct", "wrong", "late", "failed", "skip", "p50 ms",
+                        "p90 ms", "p99 ms", "p99.9 ms", "max ms");
   absl::StrAppend(&text, EndpointLine("user_tags", report.tags, false));
   absl::StrAppend(&text, EndpointLine("user_profiles", report.profiles, true));
   absl::StrAppend(&text, EndpointLine("aggregates", report.aggregates, true));
@@ -234,14 +231,13 @@ std::string ReportText(const RunReport& report) {
 std::string ProgressLine(const RunReport& report) {
   const double rate = report.tags_per_second();
   auto query = [](const char* name, const EndpointStats& stats) {
-    return absl::StrFormat("%s %d/%d/%d/%d p50 %.1f p99 %.1f ms", name, stats.correct,
-                           stats.wrong, stats.late, stats.failed,
-                           Millis(stats.latency.PercentileNanos(50)),
+    return absl::StrFormat("%s %d/%d/%d/%d p50 %.1f p99 %.1f ms", name, stats.correct, stats.wrong,
+                           stats.late, stats.failed, Millis(stats.latency.PercentileNanos(50)),
                            Millis(stats.latency.PercentileNanos(99)));
   };
-  return absl::StrFormat("[%6.1fs %s] tags %d (%.0f/s, %d failed) | %s | %s", report.elapsed_seconds,
-                         report.state, report.tags_sent, rate, report.tags.failed,
-                         query("profiles ok/wrong/late/fail", report.profiles),
+  return absl::StrFormat("[%6.1fs %s] tags %d (%.0f/s, %d failed) | %s | %s",
+                         report.elapsed_seconds, report.state, report.tags_sent, rate,
+                         report.tags.failed, query("profiles ok/wrong/late/fail", report.profiles),
                          query("aggregates", report.aggregates));
 }
 

@@ -59,7 +59,7 @@ struct RunReport {
   uint64_t seed = 0;
   std::string host;
   int port = 0;
-  double throughput = 0;   // requested tags/s (0 = as fast as possible)
+  double throughput = 0;      // requested tags/s (0 = as fast as possible)
   uint64_t tags_planned = 0;  // 0 when the run was open-ended
   uint64_t tags_sent = 0;
   double elapsed_seconds = 0;
@@ -71,7 +71,7 @@ struct RunReport {
     return tag_phase_seconds > 0 ? static_cast<double>(tags_sent) / tag_phase_seconds : 0.0;
   }  // the load generator's own CPU time (user + system)
   double progress_percent = 0;
-  std::string state;       // "finished", "closed", "running", "paused", "created"
+  std::string state;  // "finished", "closed", "running", "paused", "created"
   std::string digest;
   EndpointStats tags, profiles, aggregates;
   std::vector<Sample> samples;  // first mismatches and failures

@@ -8,8 +8,7 @@
 namespace allezon::loadgen {
 namespace {
 
-constexpr char kAlphanumerics[] =
-    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+constexpr char kAlphanumerics[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 // 100 ISO 3166 codes: the spec's "about 100 countries, 2-letter codes".
 constexpr const char* kCountries[] = {
@@ -26,17 +25,17 @@ constexpr const char* kDevices[] = {"PC", "MOBILE", "TV"};
 // Real brand names first, including the characters that break naive URL and JSON code
 // (spaces, '&', an apostrophe, non-ASCII letters); numbered brands fill up to 250.
 constexpr const char* kNamedBrands[] = {
-    "Nike",        "Adidas",  "Puma",          "Reebok",       "Dolce & Gabbana",
-    "L'Oréal",     "H&M",     "Levi's",        "Pierre Cardin", "Łuczniczka",
-    "Zara",        "Mango",   "Tommy Hilfiger", "Calvin Klein", "Hugo Boss",
-    "Gucci",       "Prada",   "Apple",         "Samsung",      "Sony",
-    "Lenovo",      "Asus",    "Bosch",         "Philips",      "Gorenje",
-    "Wólczanka",   "Vistula", "Reserved",      "CCC",          "4F"};
+    "Nike",      "Adidas",  "Puma",           "Reebok",        "Dolce & Gabbana",
+    "L'Oréal",   "H&M",     "Levi's",         "Pierre Cardin", "Łuczniczka",
+    "Zara",      "Mango",   "Tommy Hilfiger", "Calvin Klein",  "Hugo Boss",
+    "Gucci",     "Prada",   "Apple",          "Samsung",       "Sony",
+    "Lenovo",    "Asus",    "Bosch",          "Philips",       "Gorenje",
+    "Wólczanka", "Vistula", "Reserved",       "CCC",           "4F"};
 constexpr int kBrands = 250;
 
 constexpr const char* kDepartments[] = {"WOMEN", "MEN", "KIDS", "UNISEX", "HOME", "SPORT", "BABY"};
-constexpr const char* kProducts[] = {"SHOES", "SHIRTS", "TROUSERS", "JACKETS", "BAGS",
-                                     "WATCHES", "SOCKS", "HATS", "GLOVES", "PHONES"};
+constexpr const char* kProducts[] = {"SHOES",   "SHIRTS", "TROUSERS", "JACKETS", "BAGS",
+                                     "WATCHES", "SOCKS",  "HATS",     "GLOVES",  "PHONES"};
 constexpr int kCategories = 67;
 constexpr int kOrigins = 1000;
 
@@ -228,7 +227,8 @@ uint32_t StreamGenerator::DrawCookie(Random* random) {
   if (tier < kHeavyShare || population <= heavy + medium) {
     return static_cast<uint32_t>(random->Below(heavy));
   }
-  if (tier < kHeavyShare + kMediumShare) return heavy + static_cast<uint32_t>(random->Below(medium));
+  if (tier < kHeavyShare + kMediumShare)
+    return heavy + static_cast<uint32_t>(random->Below(medium));
   return heavy + medium + static_cast<uint32_t>(random->Below(population - heavy - medium));
 }
 
@@ -245,7 +245,7 @@ void StreamGenerator::NextTag(Tag* tag) {
   const uint32_t population = catalog_->cookie_population();
   const uint32_t heavy = std::max<uint32_t>(1, population / kHeavyDivisor);
   const uint32_t medium = std::max<uint32_t>(1, population / kMediumDivisor);
-  const double buy_rate = tag->cookie < heavy             ? kHeavyBuyRate
+  const double buy_rate = tag->cookie < heavy            ? kHeavyBuyRate
                           : tag->cookie < heavy + medium ? kMediumBuyRate
                                                          : kLightBuyRate;
   tag->action = random.Chance(buy_rate) ? Action::kBuy : Action::kView;
@@ -385,8 +385,7 @@ void AppendUrlEncoded(std::string_view text, std::string* out) {
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
     if ((byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') ||
-        (byte >= '0' && byte <= '9') || byte == '-' || byte == '_' || byte == '.' ||
-        byte == '~') {
+        (byte >= '0' && byte <= '9') || byte == '-' || byte == '_' || byte == '.' || byte == '~') {
       out->push_back(c);
     } else {
       out->push_back('%');

@@ -78,8 +78,8 @@ struct ProfileQuery {
   uint32_t cookie = 0;
   int64_t begin_ms = 0;  // [begin, end)
   int64_t end_ms = 0;
-  int limit = 200;       // -1: the query leaves `limit` out (the server's default, 200)
-  std::string path;      // "/user_profiles/…?time_range=…&limit=…"
+  int limit = 200;   // -1: the query leaves `limit` out (the server's default, 200)
+  std::string path;  // "/user_profiles/…?time_range=…&limit=…"
 };
 
 struct AggregateQuery {

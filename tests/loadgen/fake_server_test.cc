@@ -3,9 +3,8 @@
 // (debug mode), either faithfully, in a different but equivalent form, or with one
 // deliberate bug: a dropped tag, an off-by-one range, a missing zero row, an error status.
 // The equivalent form must score 100 %; every bug must be scored wrong.
-#include <httplib.h>
-
 #include <doctest/doctest.h>
+#include <httplib.h>
 
 #include <atomic>
 #include <string>
@@ -21,11 +20,11 @@ namespace {
 
 enum class Fault {
   kNone,
-  kEquivalentForm,   // times without ".000", keys in another order: still correct
-  kDropTag,          // a profile loses its oldest view
-  kEndInclusive,     // aggregates: the range's end treated as inclusive (one row too many)
-  kMissingZeroRow,   // aggregates: buckets without tags left out
-  kErrorStatus,      // every 5th profile query answered 500
+  kEquivalentForm,  // times without ".000", keys in another order: still correct
+  kDropTag,         // a profile loses its oldest view
+  kEndInclusive,    // aggregates: the range's end treated as inclusive (one row too many)
+  kMissingZeroRow,  // aggregates: buckets without tags left out
+  kErrorStatus,     // every 5th profile query answered 500
 };
 
 std::string Serialize(const rapidjson::Value& value) {
@@ -66,14 +65,14 @@ class FakeServer {
     server_.Post("/user_tags", [](const httplib::Request&, httplib::Response& response) {
       response.status = 204;
     });
-    server_.Post(R"(/user_profiles/.*)", [this](const httplib::Request& request,
-                                                httplib::Response& response) {
-      Answer(request.body, /*profile=*/true, response);
-    });
-    server_.Post("/aggregates", [this](const httplib::Request& request,
-                                       httplib::Response& response) {
-      Answer(request.body, /*profile=*/false, response);
-    });
+    server_.Post(R"(/user_profiles/.*)",
+                 [this](const httplib::Request& request, httplib::Response& response) {
+                   Answer(request.body, /*profile=*/true, response);
+                 });
+    server_.Post("/aggregates",
+                 [this](const httplib::Request& request, httplib::Response& response) {
+                   Answer(request.body, /*profile=*/false, response);
+                 });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }

@@ -104,7 +104,8 @@ TEST_CASE("stream: query options never change the tags") {
     a.Next(&item_a);
     b.Next(&item_b);
     REQUIRE(item_a.kind == item_b.kind);
-    if (item_a.kind == StreamItem::Kind::kTag) REQUIRE(Body(item_a, catalog) == Body(item_b, catalog));
+    if (item_a.kind == StreamItem::Kind::kTag)
+      REQUIRE(Body(item_a, catalog) == Body(item_b, catalog));
   }
 }
 
@@ -131,7 +132,8 @@ TEST_CASE("stream: shape of tags and queries") {
       previous_time = tag.time_ms;
       ++tags;
       views += tag.action == Action::kView;
-      (tag.action == Action::kView ? per_cookie[tag.cookie].first : per_cookie[tag.cookie].second)++;
+      (tag.action == Action::kView ? per_cookie[tag.cookie].first
+                                   : per_cookie[tag.cookie].second)++;
       big_prices += tag.price > 2'000'000'000;
       const std::string body = Body(item, catalog);
       if (tag.time_ms % 1000 == 0) {
@@ -164,7 +166,8 @@ TEST_CASE("stream: shape of tags and queries") {
       CHECK(query.end_ms <= generator.newest_tag_time_ms() - options.aggregate_lag_ms);
       filter_sets.insert((query.origin >= 0) + 2 * (query.brand >= 0) + 4 * (query.category >= 0));
       std::string order;
-      for (Aggregate aggregate : query.aggregates) order += aggregate == Aggregate::kCount ? "C" : "S";
+      for (Aggregate aggregate : query.aggregates)
+        order += aggregate == Aggregate::kCount ? "C" : "S";
       orders.insert(order);
     }
   }
@@ -173,7 +176,7 @@ TEST_CASE("stream: shape of tags and queries") {
   CHECK(aggregates == 100);
   CHECK(views > tags * 7 / 10);  // mostly VIEWs
   CHECK(whole_seconds == 100);
-  CHECK(big_prices > 100);       // some prices near 2^31-1
+  CHECK(big_prices > 100);  // some prices near 2^31-1
   CHECK(filter_sets.size() == 8);
   CHECK(orders == std::set<std::string>{"C", "S", "CS", "SC"});
   CHECK(limits.count(200) == 1);
@@ -199,8 +202,9 @@ TEST_CASE("catalog: value sets of SPEC §1, escaped for JSON and URLs") {
   for (const auto& country : catalog.countries()) countries.insert(country.text);
   CHECK(countries.size() == 100);
   const auto& brands = catalog.brands();
-  auto dolce = std::find_if(brands.begin(), brands.end(),
-                            [](const Catalog::Name& name) { return name.text == "Dolce & Gabbana"; });
+  auto dolce = std::find_if(brands.begin(), brands.end(), [](const Catalog::Name& name) {
+    return name.text == "Dolce & Gabbana";
+  });
   REQUIRE(dolce != brands.end());
   CHECK(dolce->url == "Dolce%20%26%20Gabbana");
   CHECK(dolce->json == "\"Dolce & Gabbana\"");
@@ -241,7 +245,9 @@ ProfileQuery Query(uint32_t cookie, int64_t begin, int64_t end, int limit = 200)
 TEST_CASE("oracle: profiles newest first, half-open range, limit per list") {
   Catalog catalog(1, 100);
   Oracle oracle(&catalog, 200);
-  for (uint64_t i = 0; i < 10; ++i) oracle.AddTag(MakeTag(5, kStart + 10 * static_cast<int64_t>(i), i, i % 3 == 0 ? Action::kBuy : Action::kView));
+  for (uint64_t i = 0; i < 10; ++i)
+    oracle.AddTag(MakeTag(5, kStart + 10 * static_cast<int64_t>(i), i,
+                          i % 3 == 0 ? Action::kBuy : Action::kView));
   std::string body;
   REQUIRE(oracle.ExpectedProfile(Query(5, kStart + 10, kStart + 80), &body));
   CHECK(ProductIds(body, "views") == std::vector<uint32_t>{8, 6, 5, 3, 2});  // [10, 80): not 80
@@ -272,8 +278,9 @@ TEST_CASE("oracle: equal times, the later accepted first") {
 TEST_CASE("oracle: the server keeps only the cap most recent per action") {
   Catalog catalog(1, 100);
   Oracle oracle(&catalog, 3);
-  for (uint64_t i = 0; i < 6; ++i) oracle.AddTag(MakeTag(2, kStart + 100 * static_cast<int64_t>(i), i, Action::kView));
-  oracle.AddTag(MakeTag(2, kStart, 6, Action::kBuy));  // the other action has its own cap
+  for (uint64_t i = 0; i < 6; ++i)
+    oracle.AddTag(MakeTag(2, kStart + 100 * static_cast<int64_t>(i), i, Action::kView));
+  oracle.AddTag(MakeTag(2, kStart, 6, Action::kBuy));       // the other action has its own cap
   oracle.AddTag(MakeTag(2, kStart + 1, 7, Action::kView));  // late and older than all kept
   std::string body;
   REQUIRE(oracle.ExpectedProfile(Query(2, kStart, kStart + 10'000), &body));
@@ -294,10 +301,14 @@ TEST_CASE("oracle: a canonical tag in answers") {
   std::string body;
   REQUIRE(oracle.ExpectedProfile(Query(7, kStart, kStart + 2000), &body));
   const std::string cookie = catalog.Cookie(7);
-  CHECK(body == "{\"cookie\":\"" + cookie + "\",\"views\":[],\"buys\":[{\"time\":\"2022-03-01T00:00:01.000Z\","
-                "\"cookie\":\"" + cookie + "\",\"country\":\"PL\",\"device\":\"PC\",\"action\":\"BUY\","
-                "\"origin\":\"NIKE_WOMEN_SHOES_CAMPAIGN_0\",\"product_info\":{\"product_id\":519264,"
-                "\"brand_id\":\"Nike\",\"category_id\":\"WOMEN_SHOES\",\"price\":1999}}]}");
+  CHECK(body ==
+        "{\"cookie\":\"" + cookie +
+            "\",\"views\":[],\"buys\":[{\"time\":\"2022-03-01T00:00:01.000Z\","
+            "\"cookie\":\"" +
+            cookie +
+            "\",\"country\":\"PL\",\"device\":\"PC\",\"action\":\"BUY\","
+            "\"origin\":\"NIKE_WOMEN_SHOES_CAMPAIGN_0\",\"product_info\":{\"product_id\":519264,"
+            "\"brand_id\":\"Nike\",\"category_id\":\"WOMEN_SHOES\",\"price\":1999}}]}");
 }
 
 TEST_CASE("oracle: aggregates, a row per bucket, zeros, column order, 64-bit sums") {
@@ -338,7 +349,8 @@ TEST_CASE("oracle: aggregates, a row per bucket, zeros, column order, 64-bit sum
   query.aggregates = {Aggregate::kCount};
   body.clear();
   REQUIRE(oracle.ExpectedAggregates(query, &body));
-  CHECK(body.rfind("{\"columns\":[\"1m_bucket\",\"action\",\"origin\",\"category_id\",\"count\"]", 0) == 0);
+  CHECK(body.rfind("{\"columns\":[\"1m_bucket\",\"action\",\"origin\",\"category_id\",\"count\"]",
+                   0) == 0);
   CHECK(body.find("\"3\"]") != std::string::npos);
 
   oracle.TaintMinute(kStart + 60'000);
@@ -351,7 +363,9 @@ TEST_CASE("oracle: aggregates, a row per bucket, zeros, column order, 64-bit sum
 TEST_CASE("oracle: pruning forgets only what no query can reach") {
   Catalog catalog(1, 10);
   Oracle oracle(&catalog, 200);
-  for (uint64_t i = 0; i < 100; ++i) oracle.AddTag(MakeTag(static_cast<uint32_t>(i % 10), kStart + 1000 * static_cast<int64_t>(i), i, Action::kView));
+  for (uint64_t i = 0; i < 100; ++i)
+    oracle.AddTag(MakeTag(static_cast<uint32_t>(i % 10), kStart + 1000 * static_cast<int64_t>(i), i,
+                          Action::kView));
   for (int i = 0; i < 10; ++i) oracle.PruneBefore(kStart + 50'000);
   CHECK(oracle.stored_profile_tags() == 50);
   std::string body;
@@ -363,9 +377,11 @@ TEST_CASE("comparison: times by value, product_id by type, key order irrelevant"
   const std::string expected =
       R"({"cookie":"c","views":[{"time":"2022-03-01T00:00:01.000Z","product_info":{"product_id":12,"price":5}}],"buys":[]})";
   CHECK(CompareAnswerBodies(expected, expected).outcome == CompareOutcome::kMatch);
-  CHECK(CompareAnswerBodies(expected,
-                            R"({"buys":[],"cookie":"c","views":[{"product_info":{"price":5,"product_id":12},"time":"2022-03-01T00:00:01Z"}]})")
-            .outcome == CompareOutcome::kMatch);
+  CHECK(
+      CompareAnswerBodies(
+          expected,
+          R"({"buys":[],"cookie":"c","views":[{"product_info":{"price":5,"product_id":12},"time":"2022-03-01T00:00:01Z"}]})")
+          .outcome == CompareOutcome::kMatch);
   auto wrong_type = CompareAnswerBodies(
       expected,
       R"({"cookie":"c","views":[{"time":"2022-03-01T00:00:01.000Z","product_info":{"product_id":"12","price":5}}],"buys":[]})");
@@ -406,9 +422,11 @@ TEST_CASE("debug comparator: counts per kind, skips, rate-limited log") {
   options.log_sink = [&logged](std::string_view line) { logged.emplace_back(line); };
   server::DebugComparator comparator(options);
   using server::QueryKind;
-  CHECK(comparator.Compare(QueryKind::kProfile, R"({"a":1})", R"({"a":1})") == CompareOutcome::kMatch);
+  CHECK(comparator.Compare(QueryKind::kProfile, R"({"a":1})", R"({"a":1})") ==
+        CompareOutcome::kMatch);
   CHECK(comparator.Compare(QueryKind::kProfile, "", R"({"a":1})") == CompareOutcome::kSkipped);
-  CHECK(comparator.Compare(QueryKind::kProfile, "<html>", R"({"a":1})") == CompareOutcome::kSkipped);
+  CHECK(comparator.Compare(QueryKind::kProfile, "<html>", R"({"a":1})") ==
+        CompareOutcome::kSkipped);
   for (int i = 0; i < 4; ++i) {
     CHECK(comparator.Compare(QueryKind::kAggregates, R"({"a":1})", R"({"a":2})", "/aggregates?x") ==
           CompareOutcome::kMismatch);
@@ -416,8 +434,9 @@ TEST_CASE("debug comparator: counts per kind, skips, rate-limited log") {
   CHECK(logged.size() == 2);
   CHECK(logged[0].find("aggregates mismatch for /aggregates?x") != std::string::npos);
   CHECK(logged[0].find("$.a: expected 1, got 2") != std::string::npos);
-  CHECK(comparator.StatsJson() ==
-        R"({"profiles":{"matches":1,"mismatches":0,"skipped":2},"aggregates":{"matches":0,"mismatches":4,"skipped":0}})");
+  CHECK(
+      comparator.StatsJson() ==
+      R"({"profiles":{"matches":1,"mismatches":0,"skipped":2},"aggregates":{"matches":0,"mismatches":4,"skipped":0}})");
 }
 
 TEST_CASE("score: SPEC §6") {
@@ -471,7 +490,8 @@ TEST_CASE("weighted picker: the same index as a binary search over the weights")
   Random a(11), b(11);
   for (int i = 0; i < 200'000; ++i) {
     const uint64_t r = b.Next() >> 32;
-    const size_t expected = static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), r) - cdf.begin());
+    const size_t expected =
+        static_cast<size_t>(std::upper_bound(cdf.begin(), cdf.end(), r) - cdf.begin());
     REQUIRE(picker.Pick(&a) == expected);
   }
 }
