@@ -45,6 +45,17 @@ port=$(cat "$work/port")
 
 "$loadgen" --host 127.0.0.1 --port "$port" --progress off --report "$work/report.json" "$@"
 status=$?
+
+# Cross-check the server's own debug mode (GET /debug/stats): it judged the same answers by
+# the same rules, so it must have counted no mismatch either.
+if command -v curl >/dev/null 2>&1; then
+  stats=$(curl -s --max-time 5 "http://127.0.0.1:$port/debug/stats")
+  echo "allezon-server /debug/stats: $stats"
+  if echo "$stats" | grep -q '"mismatches":[1-9]'; then
+    echo "allezon-server's debug mode counted mismatches" >&2
+    [ "$status" -eq 0 ] && status=1
+  fi
+fi
 if [ "$status" -ne 0 ]; then
   echo "--- allezon-server log (last 50 lines) ---" >&2
   tail -n 50 "$work/server.log" >&2
