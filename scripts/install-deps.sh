@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libabsl-dev liblmdb-dev rapidjson-dev libcpp-httplib-dev doctest-dev
-  python3
+  python3 curl
 )
 # Optional extras: benchmarks (Google Benchmark, wrk), fuzzing (clang), backups (mdb_copy).
 if [[ "${ALLEZON_EXTRA_PACKAGES:-}" == "1" ]]; then

@@ -56,6 +56,24 @@ if command -v curl >/dev/null 2>&1; then
     [ "$status" -eq 0 ] && status=1
   fi
 fi
+# Optional latency bound (the acceptance criterion of issue 2 at 1,000 tags/s):
+# MAX_P99_MS=10 fails the run when tags' or profiles' p99 exceeds it.
+if [ -n "${MAX_P99_MS:-}" ] && [ "$status" -eq 0 ]; then
+  if ! python3 - "$work/report.json" "$MAX_P99_MS" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+limit = float(sys.argv[2])
+bad = [f"{name} p99 {report['endpoints'][name]['latency_ms']['p99']:.2f} ms > {limit} ms"
+       for name in ("user_tags", "user_profiles")
+       if report["endpoints"][name]["latency_ms"]["p99"] > limit]
+for line in bad:
+    print(line, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+  then
+    status=1
+  fi
+fi
 if [ "$status" -ne 0 ]; then
   echo "--- allezon-server log (last 50 lines) ---" >&2
   tail -n 50 "$work/server.log" >&2
