@@ -2,6 +2,8 @@
 // bodies (debug-mode expected answers) read so the connection stays usable, answer headers,
 // concurrent clients, visibility right after the 204.
 #include <atomic>
+#include <cstdio>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -219,6 +221,63 @@ TEST_SUITE("http") {
       ++ok;
     }
     CHECK(ok == 24);
+  }
+
+  TEST_CASE("pipelined requests are all answered, in order") {
+    Server s;
+    Model m;
+    RawConnection c(s.process);
+    std::string burst;
+    for (int i = 0; i < 10; ++i) {
+      Tag t = MakeTag(kT0 + i, "pipe");
+      m.Add(t);
+      burst += BuildRequest("POST", "/user_tags", t.ToJson());
+    }
+    burst += BuildRequest("POST", ProfileTarget("pipe", kAllBegin, kAllEnd), "{\"debug\":1}");
+    burst += BuildRequest("POST", "/user_tags", "{}");
+    burst += BuildRequest("POST", ProfileTarget("pipe", kAllBegin, kAllEnd));
+    REQUIRE(c.SendAll(burst));
+    for (int i = 0; i < 10; ++i) {
+      HttpResponse r = c.ReadResponse(std::chrono::seconds(5));
+      REQUIRE_MESSAGE(r.status == 204, "pipelined tag " << i << ": " << r.Describe());
+    }
+    for (int k = 0; k < 3; ++k) {
+      HttpResponse r = c.ReadResponse(std::chrono::seconds(5));
+      if (k == 1) {
+        CHECK_MESSAGE(r.status == 400, r.Describe());
+        continue;
+      }
+      REQUIRE_MESSAGE(r.status == 200, "pipelined profile query: " << r.Describe());
+      std::string diff = DiffProfile(r.body, "pipe", m.Profile("pipe", kAllBegin, kAllEnd));
+      CHECK_MESSAGE(diff.empty(), diff);
+    }
+  }
+
+  TEST_CASE("a tag sent with chunked transfer encoding or a charset parameter is accepted") {
+    Server s;
+    Model m;
+    RawConnection c(s.process);
+    Tag t = MakeTag(kT0, "chunky");
+    m.Add(t);
+    const std::string json = t.ToJson();
+    std::string req =
+        "POST /user_tags HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
+    for (size_t pos = 0; pos < json.size(); pos += 50) {
+      std::string part = json.substr(pos, 50);
+      char size[16];
+      std::snprintf(size, sizeof(size), "%zx", part.size());
+      req += std::string(size) + "\r\n" + part + "\r\n";
+    }
+    req += "0\r\n\r\n";
+    REQUIRE(c.SendAll(req));
+    HttpResponse r = c.ReadResponse();
+    CHECK_MESSAGE(r.status == 204, "chunked tag: " << r.Describe());
+    Tag u = MakeTag(kT0 + 1, "chunky");
+    m.Add(u);
+    HttpResponse r2 = s.http.Post("/user_tags", u.ToJson(), "application/json; charset=utf-8");
+    CHECK_MESSAGE(r2.status == 204, "charset tag: " << r2.Describe());
+    ExpectModelProfile(s.http, m, "chunky", kAllBegin, kAllEnd);
   }
 }
 

@@ -274,6 +274,75 @@ TEST_SUITE("profiles") {
       ExpectModelProfile(s.http, m, "mix-" + std::to_string(c), kT0 + 1000, kT0 + 3000, 5);
     }
   }
+
+  TEST_CASE("cookies that are prefixes of each other or differ in one low byte do not mix") {
+    Server s;
+    Model m;
+    const std::vector<std::string> cookies = {
+        "a", "ab", "abc", "b", "A", "a ", std::string("a\x01", 2), std::string("a\x1f", 2),
+        std::string("a\x7f", 2), std::string("a\0b", 3), std::string("a\0", 2), "a\xC3\xA9",
+        "\xC3\xA9a", "a\xC3\x80"};
+    int64_t i = 0;
+    for (const auto& c : cookies) {
+      for (int k = 0; k < 3; ++k) {
+        Tag t = MakeTag(kT0 + (i * 37 + k * 11) % 500, c, k == 1 ? "BUY" : "VIEW");
+        t.product_id = int64_t{i * 10 + k};
+        AddTag(s.http, t, &m);
+      }
+      ++i;
+    }
+    for (const auto& c : cookies) {
+      CAPTURE(c);
+      ExpectModelProfile(s.http, m, c, kAllBegin, kAllEnd);
+      ExpectModelProfile(s.http, m, c, kT0 + 100, kT0 + 400, 1);
+    }
+  }
+
+  TEST_CASE("profiles are not subject to the aggregates' 24-hour retention") {
+    Server s;
+    Model m;
+    AddTag(s.http, MakeTag(kT0, "early"), &m);
+    AddTag(s.http, MakeTag(kT0 + 1, "early", "BUY"), &m);
+    // Event time moves three days on (other cookies).
+    for (int d = 1; d <= 3; ++d) AddTag(s.http, MakeTag(kT0 + d * kDay, "later"), &m);
+    ExpectModelProfile(s.http, m, "early", kAllBegin, kAllEnd);
+    ExpectModelProfile(s.http, m, "early", kT0, kT0 + 2);
+    // And a new tag for the early cookie merges with its old ones.
+    AddTag(s.http, MakeTag(kT0 + 3 * kDay + 5, "early"), &m);
+    ExpectModelProfile(s.http, m, "early", kAllBegin, kAllEnd);
+  }
+
+  TEST_CASE("times far from the stream round-trip: the epoch, 2099, and the stream's start") {
+    Server s;
+    Model m;
+    const std::vector<std::pair<std::variant<std::string, int64_t>, int64_t>> times = {
+        {std::string("1970-01-01T00:00:00.000Z"), 0},
+        {std::string("1970-01-01T00:00:00.001Z"), 1},
+        {int64_t{0}, 0},
+        {std::string("2099-12-31T23:59:59.999Z"), TimeMs(2099, 12, 31, 23, 59, 59, 999)},
+        {std::string("2022-03-01T00:00:00Z"), kStreamStart},
+    };
+    int pid = 0;
+    for (const auto& [sent, ms] : times) {
+      Tag t = MakeTag(ms, "far");
+      t.time = sent;
+      t.product_id = int64_t{++pid};
+      AddTag(s.http, t, &m);
+    }
+    ExpectModelProfile(s.http, m, "far", 0, TimeMs(2100, 1, 1));
+    ExpectModelProfile(s.http, m, "far", 0, 1);
+  }
+
+  TEST_CASE("a time_range with percent-encoded characters means the same range") {
+    Server s;
+    Model m;
+    for (int i = 0; i < 5; ++i) AddTag(s.http, MakeTag(kT0 + i * 1000, "pct"), &m);
+    std::string range = ProfileRange(kT0 + 1000, kT0 + 4000);
+    ExpectProfile(s.http, "pct", UrlEncode(range), std::nullopt, "pct",
+                  m.Profile("pct", kT0 + 1000, kT0 + 4000));
+    ExpectProfile(s.http, "pct", range, UrlEncode("3"), "pct",
+                  m.Profile("pct", kT0 + 1000, kT0 + 4000, 3));
+  }
 }
 
 }  // namespace
