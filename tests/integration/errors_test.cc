@@ -318,6 +318,30 @@ TEST_SUITE("errors") {
     v.ExpectUnchanged();
   }
 
+  TEST_CASE("deeply nested JSON in a tag or a query body is no crash") {
+    Victim v;
+    // Within the 64 KiB tag limit: an unknown field 30,000 arrays deep.
+    std::string deep_tag = BaseTag().ToJson();
+    deep_tag.pop_back();
+    deep_tag += ",\"x\":" + std::string(30000, '[') + std::string(30000, ']') + "}";
+    HttpResponse r = v.s.http.PostTag(deep_tag);
+    INFO("request: POST /user_tags <tag with a 30,000-deep unknown field>");
+    CHECK_MESSAGE(r.status < 500, r.Describe());
+    CHECK_MESSAGE(r.status != 0, r.Describe());
+    // A debug-mode body 400,000 arrays deep.
+    const std::string deep = std::string(400000, '[') + std::string(400000, ']');
+    HttpResponse p = v.s.http.Profile(kVictim, ProfileRange(kT0, kT0 + kMinute), std::nullopt, deep);
+    INFO("request: POST /user_profiles/victim with a 400,000-deep body");
+    CHECK_MESSAGE((p.status == 200 || p.status == 413), p.Describe());
+    HttpResponse a = v.s.http.Aggregates(
+        "time_range=" + SecondsRange(kT0, kT0 + kMinute) + "&action=VIEW&aggregates=COUNT", deep);
+    CHECK_MESSAGE((a.status == 200 || a.status == 413), a.Describe());
+    if (r.status == 204) {  // accepted as a valid tag with an ignored field: that is fine too
+      v.before = v.Snap();
+    }
+    v.ExpectUnchanged();
+  }
+
   TEST_CASE("percent-encoding that does not decode is a 4xx, not a crash") {
     Victim v;
     const std::string range = ProfileRange(kT0, kT0 + kMinute);

@@ -279,6 +279,54 @@ TEST_SUITE("http") {
     CHECK_MESSAGE(r2.status == 204, "charset tag: " << r2.Describe());
     ExpectModelProfile(s.http, m, "chunky", kAllBegin, kAllEnd);
   }
+
+  TEST_CASE("a query body is never read as parameters, whatever its Content-Type") {
+    // Clients that do not set a Content-Type often send application/x-www-form-urlencoded
+    // (curl -d, Java's HttpURLConnection): the body is still only a debug-mode answer.
+    Server s;
+    Model m;
+    for (int i = 0; i < 5; ++i) AddTag(s.http, MakeTag(kT0 + i, "form", "VIEW"), &m);
+    const std::string range = ProfileRange(kAllBegin, kAllEnd);
+    const ProfileAnswer all = m.Profile("form", kAllBegin, kAllEnd);
+    const std::string form = "application/x-www-form-urlencoded";
+    {
+      HttpResponse r = s.http.Post("/user_profiles/form?time_range=" + range, "limit=1", form);
+      INFO("request: POST /user_profiles/form?time_range=" << range << " with form body limit=1");
+      REQUIRE_MESSAGE(r.status == 200, r.Describe());
+      std::string diff = DiffProfile(r.body, "form", all);
+      CHECK_MESSAGE(diff.empty(), diff);
+    }
+    {
+      AggregateQuery q;
+      q.begin_ms = kT0;
+      q.end_ms = kT0 + kMinute;
+      const std::string body = "aggregates=SUM_PRICE&origin=zz&action=BUY";
+      HttpResponse r = s.http.Aggregates(q.ToQuery(), body);  // as JSON: fine
+      REQUIRE_MESSAGE(r.status == 200, r.Describe());
+      r = s.http.Post("/aggregates?" + q.ToQuery(), body, form);
+      INFO("request: POST /aggregates?" << q.ToQuery() << " with form body " << body);
+      CHECK_MESSAGE(r.status == 200, r.Describe());
+      if (r.status == 200) {
+        std::string diff = DiffAggregate(r.body, m.Aggregate(q));
+        CHECK_MESSAGE(diff.empty(), diff);
+      }
+    }
+    // A large debug body (100 KB) under other content types is read and ignored, not a 413.
+    const std::string big = ProfileJson("form", all) + std::string(100000, ' ');
+    for (const std::string content_type : {"application/json", "text/plain",
+                                           "application/octet-stream",
+                                           "application/x-www-form-urlencoded"}) {
+      HttpResponse r = s.http.Post("/user_profiles/form?time_range=" + range, big, content_type);
+      INFO("request: POST /user_profiles/form?time_range=" << range << " with a " << big.size()
+                                                           << "-byte body, Content-Type "
+                                                           << content_type);
+      CHECK_MESSAGE(r.status == 200, r.Describe());
+      if (r.status == 200) {
+        std::string diff = DiffProfile(r.body, "form", all);
+        CHECK_MESSAGE(diff.empty(), diff);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -71,7 +71,9 @@ TEST_SUITE("user_tags") {
     Server s;
     std::vector<Tag> tags;
     const std::vector<std::variant<int64_t, std::string>> ids = {
-        int64_t{12486}, int64_t{0}, int64_t{2147483647}, std::string("12486"), std::string("0"),
+        int64_t{12486}, int64_t{0}, int64_t{2147483647}, int64_t{5000000000},
+        int64_t{9007199254740993},  // 2^53 + 1: not exact as a double
+        std::numeric_limits<int64_t>::max(), int64_t{-5}, std::string("12486"), std::string("0"),
         std::string("sku-żółw-42"), std::string(" spaced id ")};
     for (size_t i = 0; i < ids.size(); ++i) {
       Tag t = MakeTag(kT0 + static_cast<int64_t>(i), "pid-" + std::to_string(i));
