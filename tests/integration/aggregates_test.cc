@@ -86,14 +86,15 @@ TEST_SUITE("aggregates") {
     Server s;
     AddTag(s.http, MakeTag(Min(0), "c"));
     // Query parameters deliberately in a different order than the columns.
-    const std::string query = "aggregates=SUM_PRICE&category_id=Category&brand_id=Brand"
-                              "&aggregates=COUNT&origin=ORIGIN&action=VIEW&time_range=" +
-                              SecondsRange(Min(0), Min(1));
+    const std::string query =
+        "aggregates=SUM_PRICE&category_id=Category&brand_id=Brand"
+        "&aggregates=COUNT&origin=ORIGIN&action=VIEW&time_range=" +
+        SecondsRange(Min(0), Min(1));
     HttpResponse r = s.http.Aggregates(query);
     INFO("request: POST /aggregates?" << query);
     REQUIRE_MESSAGE(r.status == 200, r.Describe());
     AggregateAnswer want;
-    want.columns = {"1m_bucket", "action",      "origin",    "brand_id",
+    want.columns = {"1m_bucket",   "action",    "origin", "brand_id",
                     "category_id", "sum_price", "count"};
     want.rows = {{FormatSeconds(Min(0)), "VIEW", "ORIGIN", "Brand", "Category", "100", "1"}};
     std::string diff = DiffAggregate(r.body, want);
@@ -132,8 +133,8 @@ TEST_SUITE("aggregates") {
     none.aggregates = {"COUNT", "SUM_PRICE"};
     ExpectAggregate(s.http, m, none);
     // Sub-ranges: a single bucket, an empty bucket, the range's edges.
-    for (auto [b, e] : std::vector<std::pair<int, int>>{{0, 1}, {1, 2}, {2, 3}, {4, 5}, {-1, 6},
-                                                       {3, 4}, {5, 6}}) {
+    for (auto [b, e] : std::vector<std::pair<int, int>>{
+             {0, 1}, {1, 2}, {2, 3}, {4, 5}, {-1, 6}, {3, 4}, {5, 6}}) {
       AggregateQuery q;
       q.begin_ms = Min(b);
       q.end_ms = Min(e);
@@ -353,6 +354,20 @@ TEST_SUITE("aggregates") {
     ExpectAggregate(s.http, m, q);
   }
 
+  TEST_CASE("retention is configurable (--retention-hours 1): the last hour stays answerable") {
+    ServerOptions o;
+    o.retention_hours = 1;
+    Server s(o);
+    Model m;
+    AddTag(s.http, MakeTag(Min(0) + 10, "old"), &m);
+    AddTag(s.http, MakeTag(Min(59), "new"), &m);
+    AggregateQuery q;
+    q.begin_ms = Min(0);
+    q.end_ms = Min(60);
+    q.aggregates = {"COUNT", "SUM_PRICE"};
+    ExpectAggregate(s.http, m, q);
+  }
+
   TEST_CASE("a day-long range (1440 rows) is answered correctly and quickly") {
     Server s;
     Model m;
@@ -374,10 +389,17 @@ TEST_SUITE("aggregates") {
     struct Attr {
       std::string origin, brand, category;
     };
-    const std::vector<Attr> attrs = {
-        {"x|y", "z", "c"}, {"x", "y|z", "c"}, {"x", "y", "c"},   {"xy", "", "c"},
-        {"", "xy", "c"},   {"x", "yc", ""},   {"x:y", "z", "c"}, {std::string("x\0y", 3), "z", "c"},
-        {"x", std::string("\0", 1), "c"},    {"X", "Y", "C"},   {"x\ty", "z", "c"}};
+    const std::vector<Attr> attrs = {{"x|y", "z", "c"},
+                                     {"x", "y|z", "c"},
+                                     {"x", "y", "c"},
+                                     {"xy", "", "c"},
+                                     {"", "xy", "c"},
+                                     {"x", "yc", ""},
+                                     {"x:y", "z", "c"},
+                                     {std::string("x\0y", 3), "z", "c"},
+                                     {"x", std::string("\0", 1), "c"},
+                                     {"X", "Y", "C"},
+                                     {"x\ty", "z", "c"}};
     int i = 0;
     for (const auto& a : attrs) {
       for (int k = 0; k <= i % 3; ++k) {
@@ -412,8 +434,8 @@ TEST_SUITE("aggregates") {
     q.begin_ms = Min(0);
     q.end_ms = Min(3);
     q.aggregates = {"COUNT"};
-    const std::string query = "time_range=" + UrlEncode(SecondsRange(Min(0), Min(3))) +
-                              "&action=VIEW&aggregates=COUNT";
+    const std::string query =
+        "time_range=" + UrlEncode(SecondsRange(Min(0), Min(3))) + "&action=VIEW&aggregates=COUNT";
     HttpResponse r = s.http.Aggregates(query);
     INFO("request: POST /aggregates?" << query);
     REQUIRE_MESSAGE(r.status == 200, r.Describe());
@@ -425,8 +447,8 @@ TEST_SUITE("aggregates") {
     Server s;
     AddTag(s.http, MakeTag(Min(0), "old"));
     AddTag(s.http, MakeTag(Min(0) + 3 * kDay, "new"));
-    const std::string query = "time_range=" + SecondsRange(Min(-2), Min(3)) +
-                              "&action=VIEW&aggregates=COUNT";
+    const std::string query =
+        "time_range=" + SecondsRange(Min(-2), Min(3)) + "&action=VIEW&aggregates=COUNT";
     HttpResponse r = s.http.Aggregates(query);
     INFO("request: POST /aggregates?" << query);
     REQUIRE_MESSAGE(r.status == 200, r.Describe());

@@ -44,8 +44,7 @@ inline void ExpectProfile(HttpClient& http, const std::string& cookie, const std
                                        << (limit ? "&limit=" + *limit : std::string()));
   INFO("want: " << ProfileJson(want_cookie, want).substr(0, 1500));
   REQUIRE_MESSAGE(r.status == 200, "got " << r.Describe());
-  CHECK_MESSAGE(r.MediaType() == "application/json",
-                "Content-Type: " << r.Header("content-type"));
+  CHECK_MESSAGE(r.MediaType() == "application/json", "Content-Type: " << r.Header("content-type"));
   std::string diff = DiffProfile(r.body, want_cookie, want);
   CHECK_MESSAGE(diff.empty(), diff);
 }
@@ -68,8 +67,7 @@ inline void ExpectAggregate(HttpClient& http, const Model& model, const Aggregat
   INFO("request: POST /aggregates?" << query);
   INFO("want: " << want.ToJson().substr(0, 1500));
   REQUIRE_MESSAGE(r.status == 200, "got " << r.Describe());
-  CHECK_MESSAGE(r.MediaType() == "application/json",
-                "Content-Type: " << r.Header("content-type"));
+  CHECK_MESSAGE(r.MediaType() == "application/json", "Content-Type: " << r.Header("content-type"));
   std::string diff = DiffAggregate(r.body, want);
   CHECK_MESSAGE(diff.empty(), diff);
 }
@@ -99,8 +97,9 @@ inline std::string Snapshot(HttpClient& http, const std::vector<std::string>& co
   }
   const int64_t day = day_ms - day_ms % kDay;
   for (const char* action : {"VIEW", "BUY"}) {
-    HttpResponse r = http.Aggregates("time_range=" + SecondsRange(day, day + kDay) +
-                                     "&action=" + action + "&aggregates=COUNT&aggregates=SUM_PRICE");
+    HttpResponse r =
+        http.Aggregates("time_range=" + SecondsRange(day, day + kDay) + "&action=" + action +
+                        "&aggregates=COUNT&aggregates=SUM_PRICE");
     out += std::to_string(r.status) + " " + r.body + "\n";
   }
   return out;

@@ -34,9 +34,9 @@ struct Victim {
   std::string Snap() { return Snapshot(s.http, {kVictim, "big-body"}, kT0); }
   void ExpectUnchanged() {
     std::string after = Snap();
-    CHECK_MESSAGE(after == before, "stored data changed:\nbefore: " << before.substr(0, 3000)
-                                                                     << "\nafter:  "
-                                                                     << after.substr(0, 3000));
+    CHECK_MESSAGE(after == before,
+                  "stored data changed:\nbefore: " << before.substr(0, 3000)
+                                                   << "\nafter:  " << after.substr(0, 3000));
     // And the server still serves good requests.
     AddTag(s.http, MakeTag(kT0, "still-alive"));
   }
@@ -92,10 +92,17 @@ std::vector<std::string> BadTagBodies() {
       BaseTag().ToJson() + "x",
       BaseTag().ToJson().substr(0, 60),
   };
-  const std::vector<std::string> fields = {
-      "time",  "cookie", "country", "device", "action", "origin", "product_info",
-      "product_info.product_id", "product_info.brand_id", "product_info.category_id",
-      "product_info.price"};
+  const std::vector<std::string> fields = {"time",
+                                           "cookie",
+                                           "country",
+                                           "device",
+                                           "action",
+                                           "origin",
+                                           "product_info",
+                                           "product_info.product_id",
+                                           "product_info.brand_id",
+                                           "product_info.category_id",
+                                           "product_info.price"};
   for (const auto& f : fields) {
     bodies.push_back(WithoutField(f));
     bodies.push_back(WithField(f, "null"));
@@ -104,16 +111,16 @@ std::vector<std::string> BadTagBodies() {
     bodies.push_back(WithField(f, "{}"));
   }
   // Strings given as numbers (and the product_info object as a string).
-  for (const char* f : {"cookie", "country", "device", "action", "origin",
-                        "product_info.brand_id", "product_info.category_id"}) {
+  for (const char* f : {"cookie", "country", "device", "action", "origin", "product_info.brand_id",
+                        "product_info.category_id"}) {
     bodies.push_back(WithField(f, "1"));
   }
   bodies.push_back(WithField("product_info", "\"x\""));
   // product_id: integer or string only.
   bodies.push_back(WithField("product_info.product_id", "1.5"));
   // price: a JSON integer within int32, nothing else.
-  for (const char* v : {"\"12\"", "1.5", "2147483648", "-2147483649", "9223372036854775808",
-                        "1e3", "1.0", "\"\""}) {
+  for (const char* v : {"\"12\"", "1.5", "2147483648", "-2147483649", "9223372036854775808", "1e3",
+                        "1.0", "\"\""}) {
     bodies.push_back(WithField("product_info.price", v));
   }
   // Enums are exact.
@@ -135,17 +142,30 @@ std::vector<std::string> BadTagBodies() {
     bodies.push_back(WithField(f, JsonQuote(std::string(257, 'x'))));
   }
   // Times that are not times.
-  for (const char* v : {"2022-02-30T00:00:00Z", "2022-02-29T12:00:00.000Z", "2022-13-01T00:00:00Z",
-                        "2022-00-10T00:00:00Z", "2022-03-00T00:00:00Z", "2022-03-32T00:00:00Z",
-                        "2022-04-31T00:00:00.000Z", "2022-03-01T24:00:00Z",
-                        "2022-03-01T00:60:00Z", "2022-03-01T00:00:60Z",
+  for (const char* v : {"2022-02-30T00:00:00Z",
+                        "2022-02-29T12:00:00.000Z",
+                        "2022-13-01T00:00:00Z",
+                        "2022-00-10T00:00:00Z",
+                        "2022-03-00T00:00:00Z",
+                        "2022-03-32T00:00:00Z",
+                        "2022-04-31T00:00:00.000Z",
+                        "2022-03-01T24:00:00Z",
+                        "2022-03-01T00:60:00Z",
+                        "2022-03-01T00:00:60Z",
                         "2022-03-01T00:00:00",  // no Z
-                        "2022-03-01T00:00:00.000", "2022-03-01 00:00:00Z",
+                        "2022-03-01T00:00:00.000",
+                        "2022-03-01 00:00:00Z",
                         "2022-03-01T00:00:00.1234567890Z",  // 10 fraction digits
-                        "2022-03-01T00:00:00+01:00", "2022-03-01T00:00:00.000+00:00",
-                        "2022-03-01", "", "yesterday", "2022-3-1T0:0:0Z",
-                        "2022-03-01T00:00:00.12aZ", "2022-03-01T00:00:00ZZ",
-                        "2022-03-01T00:00:00Z ", " 2022-03-01T00:00:00Z",
+                        "2022-03-01T00:00:00+01:00",
+                        "2022-03-01T00:00:00.000+00:00",
+                        "2022-03-01",
+                        "",
+                        "yesterday",
+                        "2022-3-1T0:0:0Z",
+                        "2022-03-01T00:00:00.12aZ",
+                        "2022-03-01T00:00:00ZZ",
+                        "2022-03-01T00:00:00Z ",
+                        " 2022-03-01T00:00:00Z",
                         "2022-03-01T00:00:00.-1Z"}) {
     bodies.push_back(WithField("time", JsonQuote(v)));
   }
@@ -202,19 +222,19 @@ TEST_SUITE("errors") {
     const std::string rest = "&action=VIEW&aggregates=COUNT";
     std::vector<std::string> queries = {
         "",
-        rest.substr(1),                                 // no time_range
-        good + "&aggregates=COUNT",                     // no action
-        good + "&action=VIEW",                          // no aggregates
-        good + "&action=CLICK&aggregates=COUNT",        // unknown action
-        good + "&action=view&aggregates=COUNT",         //
-        good + "&action=&aggregates=COUNT",             //
-        good + "&action=VIEW&aggregates=AVG",           // unknown aggregate
-        good + "&action=VIEW&aggregates=count",         //
-        good + "&action=VIEW&aggregates=",              //
+        rest.substr(1),                           // no time_range
+        good + "&aggregates=COUNT",               // no action
+        good + "&action=VIEW",                    // no aggregates
+        good + "&action=CLICK&aggregates=COUNT",  // unknown action
+        good + "&action=view&aggregates=COUNT",   //
+        good + "&action=&aggregates=COUNT",       //
+        good + "&action=VIEW&aggregates=AVG",     // unknown aggregate
+        good + "&action=VIEW&aggregates=count",   //
+        good + "&action=VIEW&aggregates=",        //
         good + "&action=VIEW&aggregates=COUNT&aggregates=MAX",
         "time_range=" + SecondsRange(kT0 + 30000, kT0 + 3 * kMinute) + rest,  // not whole minutes
         "time_range=" + SecondsRange(kT0, kT0 + 3 * kMinute + 1000) + rest,
-        "time_range=" + SecondsRange(kT0 + kMinute, kT0) + rest,  // begin after end
+        "time_range=" + SecondsRange(kT0 + kMinute, kT0) + rest,     // begin after end
         "time_range=" + SecondsRange(kT0, kT0 + 367 * kDay) + rest,  // longer than 366 days
         "time_range=" + SecondsRange(kT0 - 400 * kDay, kT0) + rest,
         "time_range=2022-02-30T00:00:00_2022-03-01T00:00:00" + rest,  // no such date
@@ -242,8 +262,8 @@ TEST_SUITE("errors") {
   TEST_CASE("a wrong method on a known path is 405 + JSON error") {
     Victim v;
     const std::string range = ProfileRange(kT0, kT0 + kMinute);
-    const std::string agg =
-        "/aggregates?time_range=" + SecondsRange(kT0, kT0 + kMinute) + "&action=VIEW&aggregates=COUNT";
+    const std::string agg = "/aggregates?time_range=" + SecondsRange(kT0, kT0 + kMinute) +
+                            "&action=VIEW&aggregates=COUNT";
     const std::vector<std::pair<std::string, std::string>> requests = {
         {"GET", "/user_tags"},
         {"PUT", "/user_tags"},
@@ -296,8 +316,9 @@ TEST_SUITE("errors") {
 
   TEST_CASE("malformed HTTP does not bring the server down") {
     Victim v;
-    for (const char* garbage : {"GARBAGE\r\n\r\n", "POST /user_tags HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-                                "\x01\x02\x03\r\n\r\n"}) {
+    for (const char* garbage :
+         {"GARBAGE\r\n\r\n", "POST /user_tags HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+          "\x01\x02\x03\r\n\r\n"}) {
       RawConnection c(v.s.process);
       REQUIRE(c.SendAll(garbage));
       HttpResponse r = c.ReadResponse(std::chrono::seconds(3));
@@ -330,7 +351,8 @@ TEST_SUITE("errors") {
     CHECK_MESSAGE(r.status != 0, r.Describe());
     // A debug-mode body 400,000 arrays deep.
     const std::string deep = std::string(400000, '[') + std::string(400000, ']');
-    HttpResponse p = v.s.http.Profile(kVictim, ProfileRange(kT0, kT0 + kMinute), std::nullopt, deep);
+    HttpResponse p =
+        v.s.http.Profile(kVictim, ProfileRange(kT0, kT0 + kMinute), std::nullopt, deep);
     INFO("request: POST /user_profiles/victim with a 400,000-deep body");
     CHECK_MESSAGE((p.status == 200 || p.status == 413), p.Describe());
     HttpResponse a = v.s.http.Aggregates(
@@ -346,7 +368,8 @@ TEST_SUITE("errors") {
     Victim v;
     const std::string range = ProfileRange(kT0, kT0 + kMinute);
     for (const char* cookie : {"%", "%zz", "a%2", "%G1"}) {
-      HttpResponse r = v.s.http.Post(std::string("/user_profiles/") + cookie + "?time_range=" + range);
+      HttpResponse r =
+          v.s.http.Post(std::string("/user_profiles/") + cookie + "?time_range=" + range);
       INFO("request: POST /user_profiles/" << cookie << "?time_range=" << range);
       // A lenient server may take the bytes literally (200); it must not fail.
       CHECK_MESSAGE((r.status == 200 || r.status == 400 || r.status == 404), r.Describe());

@@ -136,9 +136,9 @@ TEST_SUITE("http") {
     HttpResponse p = c.RoundTrip("POST", ProfileTarget("hdr", kAllBegin, kAllEnd));
     REQUIRE_MESSAGE(p.status == 200, p.Describe());
     CHECK(p.MediaType() == "application/json");
-    HttpResponse a = c.RoundTrip(
-        "POST", "/aggregates?time_range=" + SecondsRange(kT0, kT0 + kMinute) +
-                    "&action=VIEW&aggregates=COUNT");
+    HttpResponse a =
+        c.RoundTrip("POST", "/aggregates?time_range=" + SecondsRange(kT0, kT0 + kMinute) +
+                                "&action=VIEW&aggregates=COUNT");
     REQUIRE_MESSAGE(a.status == 200, a.Describe());
     CHECK(a.MediaType() == "application/json");
     HttpResponse e = c.RoundTrip("POST", "/user_tags", "{}");
@@ -210,8 +210,8 @@ TEST_SUITE("http") {
     for (int i = 0; i < 24; ++i) conns.push_back(std::make_unique<RawConnection>(s.process));
     int ok = 0;
     for (size_t i = 0; i < conns.size(); ++i) {
-      REQUIRE(conns[i]->SendAll(
-          BuildRequest("POST", ProfileTarget("many-conn", kAllBegin, kAllEnd))));
+      REQUIRE(
+          conns[i]->SendAll(BuildRequest("POST", ProfileTarget("many-conn", kAllBegin, kAllEnd))));
       HttpResponse r = conns[i]->ReadResponse(std::chrono::seconds(3));
       if (r.status != 200) {
         FAIL_CHECK("connection " << i << " of " << conns.size()
@@ -313,13 +313,12 @@ TEST_SUITE("http") {
     }
     // A large debug body (100 KB) under other content types is read and ignored, not a 413.
     const std::string big = ProfileJson("form", all) + std::string(100000, ' ');
-    for (const std::string content_type : {"application/json", "text/plain",
-                                           "application/octet-stream",
-                                           "application/x-www-form-urlencoded"}) {
+    for (const std::string content_type :
+         {"application/json", "text/plain", "application/octet-stream",
+          "application/x-www-form-urlencoded"}) {
       HttpResponse r = s.http.Post("/user_profiles/form?time_range=" + range, big, content_type);
-      INFO("request: POST /user_profiles/form?time_range=" << range << " with a " << big.size()
-                                                           << "-byte body, Content-Type "
-                                                           << content_type);
+      INFO("request: POST /user_profiles/form?time_range="
+           << range << " with a " << big.size() << "-byte body, Content-Type " << content_type);
       CHECK_MESSAGE(r.status == 200, r.Describe());
       if (r.status == 200) {
         std::string diff = DiffProfile(r.body, "form", all);

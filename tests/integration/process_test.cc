@@ -128,8 +128,8 @@ TEST_SUITE("process") {
             found = true;
           }
         }
-        CHECK_MESSAGE(found, cookie << ": newest acknowledged tag " << newest_acked
-                                    << " lost in the kill");
+        CHECK_MESSAGE(
+            found, cookie << ": newest acknowledged tag " << newest_acked << " lost in the kill");
       }
     }
   }

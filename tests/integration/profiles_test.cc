@@ -84,9 +84,15 @@ TEST_SUITE("profiles") {
     REQUIRE(main.views.size() == 4);
     CHECK(main.views.front().ms == e - 1);
     CHECK(main.views.back().ms == b);
-    for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{
-             {b, e}, {b, b + 1}, {e - 1, e}, {b - 1, e + 1}, {b + 1, e - 1}, {e, e + 1},
-             {b, b}, {e + 2, e + 1000}, {kT0, kT0 + 1}}) {
+    for (auto [begin, end] : std::vector<std::pair<int64_t, int64_t>>{{b, e},
+                                                                      {b, b + 1},
+                                                                      {e - 1, e},
+                                                                      {b - 1, e + 1},
+                                                                      {b + 1, e - 1},
+                                                                      {e, e + 1},
+                                                                      {b, b},
+                                                                      {e + 2, e + 1000},
+                                                                      {kT0, kT0 + 1}}) {
       ExpectModelProfile(s.http, m, "edges", begin, end);
     }
   }
@@ -101,8 +107,8 @@ TEST_SUITE("profiles") {
     ExpectProfile(s.http, "secs", SecondsRange(sec, sec + 1000), std::nullopt, "secs",
                   m.Profile("secs", sec, sec + 1000));
     // Mixed precision: second begin, millisecond end.
-    ExpectProfile(s.http, "secs", FormatSeconds(sec) + "_" + FormatRangeMs(sec + 999),
-                  std::nullopt, "secs", m.Profile("secs", sec, sec + 999));
+    ExpectProfile(s.http, "secs", FormatSeconds(sec) + "_" + FormatRangeMs(sec + 999), std::nullopt,
+                  "secs", m.Profile("secs", sec, sec + 999));
   }
 
   TEST_CASE("limit caps each list separately: 0, 1, n, larger than stored, beyond int32") {
@@ -155,8 +161,7 @@ TEST_SUITE("profiles") {
     CHECK(want.views.back().ms == kT0 + 60 * 7);  // the 60 oldest are gone
     ExpectModelProfile(s.http, m, "capped", kAllBegin, kAllEnd, 1000);
     ExpectModelProfile(s.http, m, "capped", kAllBegin, kAllEnd);
-    ExpectProfile(s.http, "capped", ProfileRange(kAllBegin, kAllEnd), "4294967296", "capped",
-                  want);
+    ExpectProfile(s.http, "capped", ProfileRange(kAllBegin, kAllEnd), "4294967296", "capped", want);
     // A range over the dropped part only is empty for views.
     ExpectModelProfile(s.http, m, "capped", kT0, kT0 + 60 * 7, 1000);
     // An old tag arriving now stays out: it is not among the 200 newest.
@@ -188,7 +193,8 @@ TEST_SUITE("profiles") {
   TEST_CASE("a cookie never seen gets 200 with empty lists and its cookie echoed") {
     Server s;
     AddTag(s.http, MakeTag(kT0, "someone-else"));
-    for (const std::string cookie : {"never-seen", "someone-els", "someone-else2", "x y/\xC5\xBC"}) {
+    for (const std::string cookie :
+         {"never-seen", "someone-els", "someone-else2", "x y/\xC5\xBC"}) {
       ExpectProfile(s.http, cookie, ProfileRange(kAllBegin, kAllEnd), std::nullopt, cookie, {});
       ExpectProfile(s.http, cookie, ProfileRange(kAllBegin, kAllEnd), "0", cookie, {});
     }
@@ -197,10 +203,23 @@ TEST_SUITE("profiles") {
   TEST_CASE("cookies that need URL encoding in the path") {
     Server s;
     Model m;
-    const std::vector<std::string> cookies = {
-        "a b",   "a+b",         "a/b",      "a?b=c&d=e", "100%",         "%41",
-        "a#b",   "a;b,c",       "é",        "\xF0\x9F\x8D\xAA", "zażółć gęślą jaźń",
-        "tab\t", "quote\"'<>",  "back\\slash", "~_.-",    "a%2Fb",        "[]{}|^`"};
+    const std::vector<std::string> cookies = {"a b",
+                                              "a+b",
+                                              "a/b",
+                                              "a?b=c&d=e",
+                                              "100%",
+                                              "%41",
+                                              "a#b",
+                                              "a;b,c",
+                                              "é",
+                                              "\xF0\x9F\x8D\xAA",
+                                              "zażółć gęślą jaźń",
+                                              "tab\t",
+                                              "quote\"'<>",
+                                              "back\\slash",
+                                              "~_.-",
+                                              "a%2Fb",
+                                              "[]{}|^`"};
     int i = 0;
     for (const auto& c : cookies) {
       AddTag(s.http, MakeTag(kT0 + i, c, "VIEW"), &m);
@@ -251,8 +270,8 @@ TEST_SUITE("profiles") {
     Model m;
     for (int i = 0; i < 4; ++i) AddTag(s.http, MakeTag(kT0 + i, "params"), &m);
     const std::string range = ProfileRange(kAllBegin, kAllEnd);
-    HttpResponse r =
-        s.http.Post("/user_profiles/params?limit=2&time_range=" + range, "{\"not\":\"the answer\"}");
+    HttpResponse r = s.http.Post("/user_profiles/params?limit=2&time_range=" + range,
+                                 "{\"not\":\"the answer\"}");
     INFO("request: POST /user_profiles/params?limit=2&time_range=" << range);
     REQUIRE_MESSAGE(r.status == 200, r.Describe());
     std::string diff = DiffProfile(r.body, "params", m.Profile("params", kAllBegin, kAllEnd, 2));
@@ -265,8 +284,8 @@ TEST_SUITE("profiles") {
     std::mt19937 rng(7);
     for (int i = 0; i < 120; ++i) {
       std::string cookie = "mix-" + std::to_string(rng() % 4);
-      AddTag(s.http, MakeTag(kT0 + static_cast<int64_t>(rng() % 5000), cookie,
-                             rng() % 3 ? "VIEW" : "BUY"),
+      AddTag(s.http,
+             MakeTag(kT0 + static_cast<int64_t>(rng() % 5000), cookie, rng() % 3 ? "VIEW" : "BUY"),
              &m);
     }
     for (int c = 0; c < 4; ++c) {
@@ -278,10 +297,21 @@ TEST_SUITE("profiles") {
   TEST_CASE("cookies that are prefixes of each other or differ in one low byte do not mix") {
     Server s;
     Model m;
-    const std::vector<std::string> cookies = {
-        "a", "ab", "abc", "b", "A", "a ", std::string("a\x01", 2), std::string("a\x1f", 2),
-        std::string("a\x7f", 2), std::string("a\0b", 3), std::string("a\0", 2), "a\xC3\xA9",
-        "\xC3\xA9a", "a\xC3\x80"};
+    const std::vector<std::string> cookies = {"a",
+                                              "ab",
+                                              "abc",
+                                              "b",
+                                              "A",
+                                              "a ",
+                                              std::string("a\x01", 2),
+                                              std::string("a\x1f", 2),
+                                              std::string("a\x7f", 2),
+                                              std::string("a\0b", 3),
+                                              std::string("a\0", 2),
+                                              "a\xC3\xA9",
+                                              "\xC3\xA9"
+                                              "a",
+                                              "a\xC3\x80"};
     int64_t i = 0;
     for (const auto& c : cookies) {
       for (int k = 0; k < 3; ++k) {
@@ -310,6 +340,15 @@ TEST_SUITE("profiles") {
     // And a new tag for the early cookie merges with its old ones.
     AddTag(s.http, MakeTag(kT0 + 3 * kDay + 5, "early"), &m);
     ExpectModelProfile(s.http, m, "early", kAllBegin, kAllEnd);
+  }
+
+  TEST_CASE("a tag older than the aggregates' retention window is still kept in the profile") {
+    Server s;
+    Model m;
+    AddTag(s.http, MakeTag(kT0 + 3 * kDay, "now"), &m);
+    AddTag(s.http, MakeTag(kT0, "late-arrival"), &m);  // 3 days behind the newest: 204 too
+    AddTag(s.http, MakeTag(kT0 + 1, "late-arrival", "BUY"), &m);
+    ExpectModelProfile(s.http, m, "late-arrival", kAllBegin, kAllEnd);
   }
 
   TEST_CASE("times far from the stream round-trip: the epoch, 2099, and the stream's start") {

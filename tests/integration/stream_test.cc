@@ -14,8 +14,7 @@ namespace {
 class StreamGen {
  public:
   explicit StreamGen(uint64_t seed) : rng_(seed) {
-    static const char kAlnum[] =
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    static const char kAlnum[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     for (int i = 0; i < 40; ++i) {
       std::string c;
       for (int k = 0; k < 20; ++k) c += kAlnum[Uniform(0, 61)];
@@ -40,13 +39,11 @@ class StreamGen {
       case 0:
         t.time = ms;
         break;
-      case 1:
-        {  // the fraction without trailing zeros, none at all when zero (Instant.toString)
-          std::string frac = FormatTagTime(ms).substr(20, 3);
-          while (!frac.empty() && frac.back() == '0') frac.pop_back();
-          t.time = FormatSeconds(ms) + (frac.empty() ? "" : "." + frac) + "Z";
-        }
-        break;
+      case 1: {  // the fraction without trailing zeros, none at all when zero (Instant.toString)
+        std::string frac = FormatTagTime(ms).substr(20, 3);
+        while (!frac.empty() && frac.back() == '0') frac.pop_back();
+        t.time = FormatSeconds(ms) + (frac.empty() ? "" : "." + frac) + "Z";
+      } break;
       case 2:
         t.time = FormatRangeMs(ms) + "456789Z";
         break;
@@ -126,7 +123,8 @@ TEST_SUITE("stream") {
         q.action = gen.Uniform(0, 1) ? "VIEW" : "BUY";
         int mask = gen.Uniform(0, 7);
         auto value = [&](const std::string& prefix, int n) {
-          return gen.Uniform(0, 9) == 0 ? prefix + "NONE" : prefix + std::to_string(gen.Uniform(0, n));
+          return gen.Uniform(0, 9) == 0 ? prefix + "NONE"
+                                        : prefix + std::to_string(gen.Uniform(0, n));
         };
         if (mask & 1) q.origin = value("ORIGIN_", 5);
         if (mask & 2) q.brand_id = value("BRAND_", 4);

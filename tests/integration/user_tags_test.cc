@@ -46,8 +46,8 @@ TEST_SUITE("user_tags") {
     ProfileAnswer want;
     want.views.push_back(t);
     // Exactly its millisecond: [12:15:00.000, 12:15:00.001).
-    ExpectProfile(s.http, t.cookie, "2022-03-22T12:15:00.000_2022-03-22T12:15:00.001",
-                  std::nullopt, t.cookie, want);
+    ExpectProfile(s.http, t.cookie, "2022-03-22T12:15:00.000_2022-03-22T12:15:00.001", std::nullopt,
+                  t.cookie, want);
   }
 
   TEST_CASE("every enum value and both product_id types round-trip") {
@@ -71,10 +71,17 @@ TEST_SUITE("user_tags") {
     Server s;
     std::vector<Tag> tags;
     const std::vector<std::variant<int64_t, std::string>> ids = {
-        int64_t{12486}, int64_t{0}, int64_t{2147483647}, int64_t{5000000000},
+        int64_t{12486},
+        int64_t{0},
+        int64_t{2147483647},
+        int64_t{5000000000},
         int64_t{9007199254740993},  // 2^53 + 1: not exact as a double
-        std::numeric_limits<int64_t>::max(), int64_t{-5}, std::string("12486"), std::string("0"),
-        std::string("sku-żółw-42"), std::string(" spaced id ")};
+        std::numeric_limits<int64_t>::max(),
+        int64_t{-5},
+        std::string("12486"),
+        std::string("0"),
+        std::string("sku-żółw-42"),
+        std::string(" spaced id ")};
     for (size_t i = 0; i < ids.size(); ++i) {
       Tag t = MakeTag(kT0 + static_cast<int64_t>(i), "pid-" + std::to_string(i));
       t.product_id = ids[i];
@@ -168,7 +175,9 @@ TEST_SUITE("user_tags") {
     Server s;
     Tag t = MakeTag(kT0, "quote\"back\\slash\ttab \xF0\x9F\x8D\xAA");
     t.origin = "line\nbreak / slash \"q\"";
-    t.brand_id = "Ma\xC3\xB1" "ana";
+    t.brand_id =
+        "Ma\xC3\xB1"
+        "ana";
     t.category_id = "\xE6\x97\xA5\xE6\x9C\xAC";
     ExpectRoundTrips(s, {t});
     // \u escapes in the request mean the same characters.

@@ -1,6 +1,7 @@
 #include "allezon_test/http.h"
 
 #include <arpa/inet.h>
+#include <httplib.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -11,7 +12,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <httplib.h>
 #include <stdexcept>
 #include <system_error>
 
@@ -213,8 +213,9 @@ HttpResponse RawConnection::ReadResponse(std::chrono::milliseconds timeout) {
   size_t header_end;
   while ((header_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
     long n = Fill(deadline);
-    if (n == 0) return fail("connection closed before a response" +
-                            (buffer_.empty() ? std::string() : " (partial: " + buffer_ + ")"));
+    if (n == 0)
+      return fail("connection closed before a response" +
+                  (buffer_.empty() ? std::string() : " (partial: " + buffer_ + ")"));
     if (n < 0) return fail("timed out waiting for a response");
   }
   std::string head = buffer_.substr(0, header_end);

@@ -49,9 +49,9 @@ ExitInfo DecodeStatus(int status) {
 
 TempDir::TempDir(std::string_view prefix) {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern =
-      (fs::path(base != nullptr && *base != '\0' ? base : "/tmp") / (std::string(prefix) + "-XXXXXX"))
-          .string();
+  std::string pattern = (fs::path(base != nullptr && *base != '\0' ? base : "/tmp") /
+                         (std::string(prefix) + "-XXXXXX"))
+                            .string();
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   if (::mkdtemp(buffer.data()) == nullptr) {
@@ -114,9 +114,9 @@ bool ServerProcess::Running() {
 
 void ServerProcess::Spawn() {
   std::string binary = options_.binary.empty() ? DefaultServerBinary() : options_.binary;
-  std::vector<std::string> args = {binary,      "--host",   host_,
-                                   "--port",    "0",        "--port-file",
-                                   port_file_.string(), "--data-dir", data_dir_.string()};
+  std::vector<std::string> args = {
+      binary,       "--host",          host_, "--port", "0", "--port-file", port_file_.string(),
+      "--data-dir", data_dir_.string()};
   if (options_.profile_cap) {
     args.push_back("--profile-cap");
     args.push_back(std::to_string(*options_.profile_cap));
@@ -186,8 +186,7 @@ void ServerProcess::Start() {
       break;
     }
     if (!Running()) {
-      throw std::runtime_error("allezon-server exited during start-up; log:\n" +
-                               Tail(Log(), 4000));
+      throw std::runtime_error("allezon-server exited during start-up; log:\n" + Tail(Log(), 4000));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }

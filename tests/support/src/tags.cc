@@ -1,10 +1,11 @@
 #include "allezon_test/tags.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "allezon_test/http.h"
 
@@ -51,8 +52,8 @@ Civil ToCivil(int64_t ms) {
 
 std::string FormatSecondsPart(const Civil& c) {
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u", c.year, c.month,
-                c.day, c.hour, c.minute, c.second);
+  std::snprintf(buf, sizeof(buf), "%04" PRId64 "-%02u-%02uT%02u:%02u:%02u", c.year, c.month, c.day,
+                c.hour, c.minute, c.second);
   return buf;
 }
 
@@ -169,17 +170,17 @@ std::string DiffTag(const rapidjson::Value& v, const Tag& want) {
   if (v.MemberCount() != 7) {
     return "tag has " + std::to_string(v.MemberCount()) + " fields, want exactly 7" + where;
   }
-  for (auto [name, expected] :
-       {std::pair<const char*, std::string>{"time", FormatTagTime(want.ms)},
-        {"cookie", want.cookie},
-        {"country", want.country},
-        {"device", want.device},
-        {"action", want.action},
-        {"origin", want.origin}}) {
+  for (auto [name, expected] : {std::pair<const char*, std::string>{"time", FormatTagTime(want.ms)},
+                                {"cookie", want.cookie},
+                                {"country", want.country},
+                                {"device", want.device},
+                                {"action", want.action},
+                                {"origin", want.origin}}) {
     if (std::string d = str_field(v, name, expected); !d.empty()) return d;
   }
   auto pi = v.FindMember("product_info");
-  if (pi == v.MemberEnd() || !pi->value.IsObject()) return "product_info missing or not an object" + where;
+  if (pi == v.MemberEnd() || !pi->value.IsObject())
+    return "product_info missing or not an object" + where;
   const auto& p = pi->value;
   if (p.MemberCount() != 4) {
     return "product_info has " + std::to_string(p.MemberCount()) + " fields, want 4" + where;
@@ -274,7 +275,8 @@ AggregateAnswer Model::Aggregate(const AggregateQuery& q) const {
   if (q.origin) a.columns.push_back("origin");
   if (q.brand_id) a.columns.push_back("brand_id");
   if (q.category_id) a.columns.push_back("category_id");
-  for (const auto& name : q.aggregates) a.columns.push_back(name == "COUNT" ? "count" : "sum_price");
+  for (const auto& name : q.aggregates)
+    a.columns.push_back(name == "COUNT" ? "count" : "sum_price");
   for (int64_t bucket = q.begin_ms; bucket < q.end_ms; bucket += kMinute) {
     int64_t count = 0, sum = 0;
     for (const auto& t : tags_) {
@@ -304,7 +306,8 @@ std::string ProfileJson(const std::string& cookie, const ProfileAnswer& answer) 
     canonical.time = FormatTagTime(t.ms);
     return canonical.ToJson();
   };
-  for (size_t i = 0; i < answer.views.size(); ++i) out += (i ? "," : "") + tag_json(answer.views[i]);
+  for (size_t i = 0; i < answer.views.size(); ++i)
+    out += (i ? "," : "") + tag_json(answer.views[i]);
   out += "],\"buys\":[";
   for (size_t i = 0; i < answer.buys.size(); ++i) out += (i ? "," : "") + tag_json(answer.buys[i]);
   out += "]}";
@@ -365,7 +368,8 @@ std::string DiffAggregate(std::string_view body, const AggregateAnswer& want) {
   auto row_diff = [](const rapidjson::Value& got, const std::vector<std::string>& expected,
                      const std::string& what) -> std::string {
     std::string want_json = "[";
-    for (size_t i = 0; i < expected.size(); ++i) want_json += (i ? "," : "") + JsonQuote(expected[i]);
+    for (size_t i = 0; i < expected.size(); ++i)
+      want_json += (i ? "," : "") + JsonQuote(expected[i]);
     want_json += "]";
     if (!got.IsArray()) return what + " is not an array: " + ToJson(got);
     bool same = got.Size() == expected.size();
@@ -381,7 +385,8 @@ std::string DiffAggregate(std::string_view body, const AggregateAnswer& want) {
            std::to_string(want.rows.size()) + "; answer: " + std::string(body.substr(0, 400));
   }
   for (rapidjson::SizeType r = 0; r < rows->value.Size(); ++r) {
-    if (std::string diff = row_diff(rows->value[r], want.rows[r], "rows[" + std::to_string(r) + "]");
+    if (std::string diff =
+            row_diff(rows->value[r], want.rows[r], "rows[" + std::to_string(r) + "]");
         !diff.empty()) {
       return diff;
     }

@@ -20,7 +20,7 @@ namespace allezon_test {
 class ServerProcess;
 
 struct HttpResponse {
-  int status = 0;     // 0: no response (transport error, see `error`)
+  int status = 0;  // 0: no response (transport error, see `error`)
   std::string body;
   std::multimap<std::string, std::string> headers;  // names lower-cased
   std::string error;  // transport error, empty when a response arrived

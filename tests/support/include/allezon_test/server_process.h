@@ -55,9 +55,9 @@ struct ServerOptions {
 
 // How a stopped server ended.
 struct ExitInfo {
-  bool exited = false;       // true: exited normally with exit_code
-  int exit_code = -1;        // valid when exited
-  int term_signal = 0;       // the signal that ended it when !exited
+  bool exited = false;          // true: exited normally with exit_code
+  int exit_code = -1;           // valid when exited
+  int term_signal = 0;          // the signal that ended it when !exited
   bool needed_sigkill = false;  // Stop(): SIGTERM was not enough within stop_timeout
 };
 

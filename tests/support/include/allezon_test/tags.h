@@ -2,6 +2,8 @@
 // the way the API does, and compute the profile and aggregates answers a correct server gives.
 #pragma once
 
+#include <rapidjson/document.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -9,8 +11,6 @@
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <rapidjson/document.h>
 
 namespace allezon_test {
 
