@@ -74,10 +74,12 @@ TEST_SUITE("full") {
     };
     {
       HttpResponse r;
-      for (int64_t i = 0; i < 100; ++i) {
-        r = probe(99, i);
+      int64_t probes = 0;
+      while (probes < 5000) {
+        r = probe(99, probes++);
         if (r.status != 204) break;
       }
+      MESSAGE(probes << " single tags sent until the next 503");
       CHECK_MESSAGE(r.status == 503, r.Describe());
       CHECK_MESSAGE(r.MediaType() == "application/json", r.Describe());
       CHECK_MESSAGE(CheckErrorBody(r.body).empty(), CheckErrorBody(r.body));
