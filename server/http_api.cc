@@ -1,6 +1,8 @@
 #include "http_api.h"
 
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string_view>
@@ -9,6 +11,9 @@
 #include "allezon/json.h"
 #include "allezon/time.h"
 #include "allezon/user_tag.h"
+#include "http_server.h"
+#include "log.h"
+#include "query_parsing.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
 
@@ -16,7 +21,16 @@ namespace allezon::server {
 namespace {
 
 constexpr char kJson[] = "application/json";
-constexpr int32_t kDefaultProfileLimit = 200;
+// After a failed write, /readyz answers 503 until a write succeeds or this much time has
+// passed, so that a balancer that stopped sending writes lets one through to try again.
+constexpr auto kNotReadyAfterFailure = std::chrono::seconds(5);
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch())
+      .count();
+}
 
 void SendError(httplib::Response& response, int status, std::string_view message) {
   response.status = status;
@@ -25,70 +39,6 @@ void SendError(httplib::Response& response, int status, std::string_view message
 
 void SendStatus(httplib::Response& response, const absl::Status& status) {
   SendError(response, HttpStatusFor(status), std::string(status.message()));
-}
-
-// The single value of a query parameter that may appear at most once.
-absl::Status OptionalParam(const httplib::Request& request, const char* name,
-                           std::optional<std::string>* out) {
-  const size_t count = request.get_param_value_count(name);
-  if (count > 1) return absl::InvalidArgumentError(absl::StrCat("parameter ", name, " is repeated"));
-  if (count == 1) *out = request.get_param_value(name);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> RequiredParam(const httplib::Request& request, const char* name) {
-  std::optional<std::string> value;
-  if (absl::Status s = OptionalParam(request, name, &value); !s.ok()) return s;
-  if (!value) return absl::InvalidArgumentError(absl::StrCat("parameter ", name, " is required"));
-  return *value;
-}
-
-// A non-negative decimal integer; values beyond int32 mean "no limit" (the cap applies).
-absl::StatusOr<int32_t> ParseLimit(std::string_view text) {
-  if (text.empty()) return absl::InvalidArgumentError("limit must be a non-negative integer");
-  int64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') {
-      return absl::InvalidArgumentError("limit must be a non-negative integer");
-    }
-    value = std::min<int64_t>(value * 10 + (c - '0'), INT32_MAX);
-  }
-  return static_cast<int32_t>(value);
-}
-
-absl::StatusOr<AggregateQuery> ParseAggregateQuery(const httplib::Request& request) {
-  AggregateQuery query;
-  absl::StatusOr<std::string> range_text = RequiredParam(request, "time_range");
-  if (!range_text.ok()) return range_text.status();
-  absl::StatusOr<TimeRange> range = ParseTimeRange(*range_text);
-  if (!range.ok()) return range.status();
-  query.range = *range;
-  absl::StatusOr<std::string> action_text = RequiredParam(request, "action");
-  if (!action_text.ok()) return action_text.status();
-  std::optional<Action> action = ParseAction(*action_text);
-  if (!action) return absl::InvalidArgumentError("action must be VIEW or BUY");
-  query.action = *action;
-  const size_t n = request.get_param_value_count("aggregates");
-  if (n == 0) {
-    return absl::InvalidArgumentError("parameter aggregates is required (COUNT and/or SUM_PRICE)");
-  }
-  for (size_t i = 0; i < n; ++i) {
-    const std::string name = request.get_param_value("aggregates", i);
-    if (name == "COUNT") {
-      query.aggregates.push_back(AggregateFunction::kCount);
-    } else if (name == "SUM_PRICE") {
-      query.aggregates.push_back(AggregateFunction::kSumPrice);
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown aggregate \"", name, "\" (expected COUNT or SUM_PRICE)"));
-    }
-  }
-  for (auto [name, field] : {std::pair{"origin", &query.origin},
-                             std::pair{"brand_id", &query.brand_id},
-                             std::pair{"category_id", &query.category_id}}) {
-    if (absl::Status s = OptionalParam(request, name, field); !s.ok()) return s;
-  }
-  return query;
 }
 
 const char* ReasonFor(int status) {
@@ -105,11 +55,25 @@ const char* ReasonFor(int status) {
       return "request body too large";
     case 414:
       return "request URI too long";
+    case 415:
+      return "unsupported media type";
     case 431:
       return "request headers too large";
     default:
       return status >= 500 ? "internal server error" : "request failed";
   }
+}
+
+uint64_t DirectoryBytes(const std::string& directory) {
+  uint64_t total = 0;
+  std::error_code error;
+  for (auto it = std::filesystem::directory_iterator(directory, error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    std::error_code size_error;
+    const uintmax_t size = it->is_regular_file(size_error) ? it->file_size(size_error) : 0;
+    if (!size_error) total += size;
+  }
+  return total;
 }
 
 }  // namespace
@@ -147,6 +111,8 @@ int HttpStatusFor(const absl::Status& status) {
 }
 
 std::string ErrorJson(std::string_view message) {
+  // The message may echo client input; RapidJSON escapes it (invalid UTF-8 is passed through
+  // byte for byte, which JSON parsers either accept or reject, but never mis-frame).
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   writer.StartObject();
@@ -156,10 +122,15 @@ std::string ErrorJson(std::string_view message) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-HttpApi::HttpApi(Database* database, DebugComparator* comparator, HttpOptions options)
-    : database_(database), comparator_(comparator), options_(options) {}
+HttpApi::HttpApi(Database* database, DebugComparator* comparator, HttpOptions options,
+                 AccessLog* access_log)
+    : database_(database),
+      comparator_(comparator),
+      options_(std::move(options)),
+      access_log_(access_log) {}
 
-void HttpApi::Register(httplib::Server& server) {
+void HttpApi::Register(HttpServer& server) {
+  server_ = &server;
   using Req = const httplib::Request&;
   using Res = httplib::Response&;
   server.Post("/user_tags", [this](Req q, Res r) { AddUserTag(q, r); });
@@ -168,29 +139,65 @@ void HttpApi::Register(httplib::Server& server) {
   server.Get("/debug/stats", [this](Req q, Res r) { DebugStats(q, r); });
   server.Get("/healthz", [](Req, Res r) { r.set_content(R"({"status":"ok"})", kJson); });
   server.Get("/readyz", [this](Req q, Res r) { Ready(q, r); });
+  server.Get("/metrics", [this](Req q, Res r) { Metrics(q, r); });
   server.Get("/admin/stats", [this](Req q, Res r) { Stats(q, r); });
   server.Post("/admin/max-map-size", [this](Req q, Res r) { SetMaxMapSize(q, r); });
   server.Post("/admin/backup", [this](Req q, Res r) { Backup(q, r); });
 
   // A known path with the wrong method is a 405, not a 404.
-  const auto method_not_allowed = [](Req, Res r) {
-    r.set_header("Allow", "POST");
-    SendError(r, 405, "method not allowed: use POST");
+  const auto method_not_allowed = [](const char* allow) {
+    return [allow](Req, Res r) {
+      r.set_header("Allow", allow);
+      SendError(r, 405, absl::StrCat("method not allowed: use ", allow));
+    };
   };
-  for (const char* path : {"/user_tags", R"(/user_profiles/(.+))", "/aggregates"}) {
-    server.Get(path, method_not_allowed);
-    server.Put(path, method_not_allowed);
-    server.Patch(path, method_not_allowed);
-    server.Delete(path, method_not_allowed);
-    server.Options(path, method_not_allowed);
+  for (const char* path : {"/user_tags", R"(/user_profiles/(.+))", "/aggregates",
+                           "/admin/max-map-size", "/admin/backup"}) {
+    server.Get(path, method_not_allowed("POST"));
+    server.Put(path, method_not_allowed("POST"));
+    server.Patch(path, method_not_allowed("POST"));
+    server.Delete(path, method_not_allowed("POST"));
+    server.Options(path, method_not_allowed("POST"));
+  }
+  for (const char* path : {"/healthz", "/readyz", "/metrics", "/debug/stats", "/admin/stats"}) {
+    server.Post(path, method_not_allowed("GET"));
+    server.Put(path, method_not_allowed("GET"));
+    server.Patch(path, method_not_allowed("GET"));
+    server.Delete(path, method_not_allowed("GET"));
+    server.Options(path, method_not_allowed("GET"));
   }
 
   // A POST without Content-Length (and not chunked) has no body (RFC 9112 §6.3), but
   // cpp-httplib 0.11 reads such a request's body until the peer closes, hanging a keep-alive
   // client until the read timeout. Declaring the empty body before routing reads nothing.
-  server.set_pre_routing_handler([](Req q, Res) {
+  server.set_pre_routing_handler([this](Req q, Res r) {
+    auto& request = const_cast<httplib::Request&>(q);
+    // Bodies are JSON (a tag, or a debug-mode expected answer) whatever their Content-Type:
+    // cpp-httplib would merge a form-urlencoded body into the parameters (413 over 8 KiB) and
+    // parse a multipart one into files, leaving no body. Clients that set no type often send
+    // form-urlencoded (curl -d, Java's HttpURLConnection).
+    const std::string type = q.get_header_value("Content-Type");
+    if (type.rfind("application/x-www-form-urlencoded", 0) == 0 ||
+        type.rfind("multipart/form-data", 0) == 0) {
+      request.headers.erase("Content-Type");
+      request.headers.emplace("Content-Type", "application/octet-stream");
+    }
     if (!q.has_header("Content-Length") && !q.has_header("Transfer-Encoding")) {
-      const_cast<httplib::Request&>(q).headers.emplace("Content-Length", "0");
+      request.headers.emplace("Content-Length", "0");
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    // An announced body over the endpoint's limit is refused before it is read (cpp-httplib
+    // would read and discard it all first); the connection closes after the answer, since
+    // the unread body cannot be told from a next request.
+    const size_t limit =
+        q.path == "/user_tags" ? options_.max_tag_body_bytes : options_.max_query_body_bytes;
+    const std::string length = q.get_header_value("Content-Length");
+    if (!length.empty() && !q.has_header("Transfer-Encoding") &&
+        (length.size() > 18 || std::strtoull(length.c_str(), nullptr, 10) > limit)) {
+      request.headers.erase("Connection");
+      request.headers.emplace("Connection", "close");
+      SendError(r, 413, absl::StrCat("request body is larger than ", limit, " bytes"));
+      return httplib::Server::HandlerResponse::Handled;
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -198,62 +205,130 @@ void HttpApi::Register(httplib::Server& server) {
   // Every error answer carries a JSON body, also those cpp-httplib produces by itself
   // (404 for an unknown path, 413 for an oversized body, 400 for a malformed request).
   server.set_error_handler([](Req, Res r) {
-    if (r.body.empty()) {
-      r.set_content(ErrorJson(ReasonFor(r.status)), kJson);
-    }
+    if (r.body.empty()) r.set_content(ErrorJson(ReasonFor(r.status)), kJson);
   });
-  server.set_exception_handler([](Req, Res r, std::exception_ptr) {
+  // A fail-safe only: handlers do not throw (allocation failure is the one way left).
+  server.set_exception_handler([](Req q, Res r, std::exception_ptr error) {
+    std::string what = "unknown exception";
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    LogLine(LogLevel::kError, "handler threw").Add("path", q.path).Add("what", what);
     SendError(r, 500, "internal server error");
   });
+  server.set_logger([this](Req q, const httplib::Response& r) { OnResponse(q, r); });
+  server.set_own_response_observer([this](int status) {
+    metrics_.Count(Endpoint::kOther, status);
+    LogLine(LogLevel::kDebug, "connection refused a request").Add("status", status);
+  });
+}
+
+void HttpApi::OnResponse(const httplib::Request& request, const httplib::Response& response) {
+  const Endpoint endpoint = EndpointFor(request.path);
+  const SteadyClock::time_point start = HttpServer::CurrentRequestStart();
+  const auto latency =
+      start == SteadyClock::time_point{}
+          ? std::chrono::nanoseconds(0)
+          : std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start);
+  metrics_.Observe(endpoint, response.status, latency);
+  if (access_log_ == nullptr) return;
+  std::string line = "ts=" + LogTimestamp() + " remote=";
+  AppendLogValue(request.remote_addr, &line);
+  line += " method=";
+  AppendLogValue(request.method, &line, 16);
+  line += " target=";
+  AppendLogValue(request.target, &line, 512);
+  absl::StrAppend(&line, " status=", response.status, " bytes_in=", request.body.size(),
+                  " bytes_out=", response.body.size(), " duration_us=",
+                  std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
+  access_log_->Write(line);
+}
+
+void HttpApi::NoteWrite(const absl::Status& status) {
+  if (status.ok()) {
+    if (last_write_failure_ns_.load(std::memory_order_relaxed) != 0) {
+      last_write_failure_ns_.store(0, std::memory_order_relaxed);
+    }
+    return;
+  }
+  if (HttpStatusFor(status) < 500) return;  // the client's fault, not the database's
+  write_failures_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(failure_mutex_);
+    last_write_failure_ = std::string(status.message());
+  }
+  last_write_failure_ns_.store(SteadyNowNs(), std::memory_order_relaxed);
+  LogLine(LogLevel::kWarn, "write failed")
+      .Add("code", absl::StatusCodeToString(status.code()))
+      .Add("error", std::string(status.message()));
+}
+
+bool HttpApi::QueryBodyTooLarge(const httplib::Request& request,
+                                httplib::Response& response) const {
+  if (request.body.size() <= options_.max_query_body_bytes) return false;
+  SendError(response, 413,
+            absl::StrCat("query body is larger than ", options_.max_query_body_bytes, " bytes"));
+  return true;
+}
+
+void HttpApi::CompareDebug(QueryKind kind, const httplib::Request& request,
+                           std::string_view answer) {
+  if (!options_.debug_compare) return;
+  std::string_view expected = request.body;
+  if (JsonNestingDepth(expected, kMaxComparedJsonDepth + 1) > kMaxComparedJsonDepth) {
+    expected = {};  // skipped: no real answer nests this deep
+  }
+  comparator_->Compare(kind, expected, answer, request.target);
 }
 
 void HttpApi::AddUserTag(const httplib::Request& request, httplib::Response& response) {
   if (request.body.size() > options_.max_tag_body_bytes) {
-    return SendError(response, 413,
-                     absl::StrCat("user tag body is larger than ", options_.max_tag_body_bytes,
-                                  " bytes"));
+    return SendError(
+        response, 413,
+        absl::StrCat("user tag body is larger than ", options_.max_tag_body_bytes, " bytes"));
+  }
+  // JSON text never holds a raw NUL, but the tag parser stops reading at one, so
+  // `{...valid tag...}\0junk` would otherwise be accepted.
+  if (request.body.find('\0') != std::string::npos) {
+    return SendError(response, 400, "invalid JSON: the body contains a NUL byte");
   }
   absl::StatusOr<UserTag> tag = ParseUserTagJson(request.body);
   if (!tag.ok()) return SendStatus(response, tag.status());
-  if (absl::Status s = database_->AddTag(*tag); !s.ok()) return SendStatus(response, s);
+  const absl::Status stored = database_->AddTag(*tag);
+  NoteWrite(stored);
+  if (!stored.ok()) return SendStatus(response, stored);
   response.status = 204;
 }
 
 void HttpApi::UserProfile(const httplib::Request& request, httplib::Response& response) {
+  if (QueryBodyTooLarge(request, response)) return;
   const std::string& cookie = request.matches[1].str();
-  absl::StatusOr<std::string> range_text = RequiredParam(request, "time_range");
-  if (!range_text.ok()) return SendStatus(response, range_text.status());
-  absl::StatusOr<TimeRange> range = ParseTimeRange(*range_text);
-  if (!range.ok()) return SendStatus(response, range.status());
-  int32_t limit = kDefaultProfileLimit;
-  std::optional<std::string> limit_text;
-  if (absl::Status s = OptionalParam(request, "limit", &limit_text); !s.ok()) {
-    return SendStatus(response, s);
-  }
-  if (limit_text) {
-    absl::StatusOr<int32_t> parsed = ParseLimit(*limit_text);
-    if (!parsed.ok()) return SendStatus(response, parsed.status());
-    limit = *parsed;
-  }
-  absl::StatusOr<Profile> profile = database_->user_tags().GetProfile(cookie, *range, limit);
+  absl::StatusOr<QueryParams> params = ParseQueryString(QueryOfTarget(request.target));
+  if (!params.ok()) return SendStatus(response, params.status());
+  absl::StatusOr<ProfileQuery> query = ParseProfileQuery(*params);
+  if (!query.ok()) return SendStatus(response, query.status());
+  absl::StatusOr<Profile> profile =
+      database_->user_tags().GetProfile(cookie, query->range, query->limit);
   if (!profile.ok()) return SendStatus(response, profile.status());
   std::string body = ProfileToJson(*profile);
-  if (options_.debug_compare) {
-    comparator_->Compare(QueryKind::kProfile, request.body, body, request.target);
-  }
+  CompareDebug(QueryKind::kProfile, request, body);
   response.status = 200;
   response.set_content(std::move(body), kJson);
 }
 
 void HttpApi::Aggregates(const httplib::Request& request, httplib::Response& response) {
-  absl::StatusOr<AggregateQuery> query = ParseAggregateQuery(request);
+  if (QueryBodyTooLarge(request, response)) return;
+  absl::StatusOr<QueryParams> params = ParseQueryString(QueryOfTarget(request.target));
+  if (!params.ok()) return SendStatus(response, params.status());
+  absl::StatusOr<AggregateQuery> query = ParseAggregateQuery(*params);
   if (!query.ok()) return SendStatus(response, query.status());
   absl::StatusOr<AggregateResult> result = database_->aggregates().Query(*query);
   if (!result.ok()) return SendStatus(response, result.status());
   std::string body = AggregatesToJson(*query, *result);
-  if (options_.debug_compare) {
-    comparator_->Compare(QueryKind::kAggregates, request.body, body, request.target);
-  }
+  CompareDebug(QueryKind::kAggregates, request, body);
   response.status = 200;
   response.set_content(std::move(body), kJson);
 }
@@ -263,17 +338,109 @@ void HttpApi::DebugStats(const httplib::Request&, httplib::Response& response) {
 }
 
 void HttpApi::Ready(const httplib::Request&, httplib::Response& response) {
-  // Readable now; writable unless the last write failed for lack of space.
+  // Readable: a read transaction works. Writable: no write failed for want of space lately.
+  absl::StatusOr<Profile> probe =
+      database_->user_tags().GetProfile("readyz-probe", TimeRange{0, 0}, 0);
+  if (!probe.ok() && HttpStatusFor(probe.status()) >= 500) {
+    return SendError(
+        response, 503,
+        absl::StrCat("not ready: database cannot be read: ", probe.status().message()));
+  }
+  const int64_t failed_ns = last_write_failure_ns_.load(std::memory_order_relaxed);
+  if (failed_ns != 0 &&
+      std::chrono::nanoseconds(SteadyNowNs() - failed_ns) < kNotReadyAfterFailure) {
+    std::lock_guard<std::mutex> lock(failure_mutex_);
+    return SendError(response, 503,
+                     absl::StrCat("not ready: the last write failed: ", last_write_failure_));
+  }
   const DatabaseStats stats = database_->Stats();
-  response.set_content(absl::StrCat(R"({"status":"ready","tags_written":)", stats.tags_written,
-                                    "}"),
-                       kJson);
+  response.set_content(
+      absl::StrCat(R"({"status":"ready","tags_written":)", stats.tags_written, "}"), kJson);
+}
+
+void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
+  std::string out;
+  out.reserve(16 * 1024);
+  metrics_.AppendPrometheus(&out);
+
+  const DatabaseStats s = database_->Stats();
+  const auto d = [](uint64_t v) { return static_cast<double>(v); };
+  AppendSingle(&out, "allezon_tags_written_total", "counter",
+               "User tags stored (answered 204) since the server started.", d(s.tags_written));
+  AppendSingle(&out, "allezon_commits_total", "counter",
+               "Write transactions (group commits) since start; tags_written_total / "
+               "commits_total is the mean batch size.",
+               d(s.commits));
+  AppendSingle(&out, "allezon_commit_largest_batch_tags", "gauge",
+               "Most tags committed in one transaction since start.", d(s.largest_batch));
+  AppendSingle(&out, "allezon_profile_lists", "gauge",
+               "Stored (cookie, action) tag lists. Distinct cookies lie between half this "
+               "and this.",
+               d(s.profile_records));
+  AppendSingle(&out, "allezon_cookies_lower_bound", "gauge",
+               "A lower bound of distinct cookies stored: profile_lists / 2, rounded up.",
+               d((s.profile_records + 1) / 2));
+  AppendSingle(&out, "allezon_aggregate_open_minutes", "gauge",
+               "Aggregate minutes held in memory before being folded to disk.", d(s.open_minutes));
+  AppendSingle(&out, "allezon_newest_event_time_seconds", "gauge",
+               "Newest event time accepted, seconds since the Unix epoch (0: none yet).",
+               s.newest_time == kMinTime ? 0.0 : static_cast<double>(s.newest_time) / 1000.0);
+  AppendSingle(&out, "allezon_db_map_size_bytes", "gauge", "Current LMDB map size.", d(s.map_size));
+  AppendSingle(&out, "allezon_db_map_used_bytes", "gauge", "Bytes of the LMDB map in use.",
+               d(s.map_used));
+  AppendSingle(&out, "allezon_db_map_used_ratio", "gauge", "map_used_bytes / map_size_bytes.",
+               s.map_size == 0 ? 0.0 : d(s.map_used) / d(s.map_size));
+  AppendSingle(&out, "allezon_db_disk_bytes", "gauge", "Size of the files in the data directory.",
+               d(DirectoryBytes(options_.data_dir)));
+  AppendSingle(&out, "allezon_write_failures_total", "counter",
+               "Writes refused with 5xx (database full or closing).",
+               d(write_failures_.load(std::memory_order_relaxed)));
+
+  AppendMetricHeader(&out, "allezon_debug_compare_total", "counter",
+                     "Debug-mode comparisons of our answer with the expected one in the "
+                     "request body, by query type and outcome.");
+  for (auto [kind, name] : {std::pair{QueryKind::kProfile, "user_profiles"},
+                            std::pair{QueryKind::kAggregates, "aggregates"}}) {
+    const DebugComparator::Counts c = comparator_->counts(kind);
+    for (auto [outcome, n] : {std::pair{"match", c.matches}, std::pair{"mismatch", c.mismatches},
+                              std::pair{"skipped", c.skipped}}) {
+      AppendSample(&out, "allezon_debug_compare_total",
+                   absl::StrCat("query=\"", name, "\",outcome=\"", outcome, "\""), n);
+    }
+  }
+
+  if (server_ != nullptr) {
+    const ConnectionCounters& c = server_->counters();
+    const ConnectionLimits& l = server_->limits();
+    const auto load = [](const auto& a) { return static_cast<double>(a.load()); };
+    AppendSingle(&out, "allezon_http_threads", "gauge", "Connections served at once (--threads).",
+                 static_cast<double>(l.threads));
+    AppendSingle(&out, "allezon_http_connections_active", "gauge",
+                 "Connections being served by a thread.", load(c.active));
+    AppendSingle(&out, "allezon_http_connections_queued", "gauge",
+                 "Accepted connections waiting for a thread.", load(c.queued));
+    AppendSingle(&out, "allezon_http_connections_accepted_total", "counter",
+                 "Connections accepted for service.", load(c.accepted));
+    AppendSingle(&out, "allezon_http_connections_rejected_total", "counter",
+                 "Connections answered 503 and closed: all threads busy and the queue full.",
+                 load(c.rejected_busy));
+    AppendSingle(&out, "allezon_http_connections_yielded_total", "counter",
+                 "Keep-alive connections closed early to give their thread to a waiting one.",
+                 load(c.yielded));
+    AppendSingle(&out, "allezon_http_request_timeouts_total", "counter",
+                 "Requests answered 408: not whole within --request-timeout or --read-timeout.",
+                 load(c.request_timeouts));
+    AppendSingle(&out, "allezon_http_oversized_requests_total", "counter",
+                 "Requests cut by the connection layer: headers (414/431) or body (413).",
+                 load(c.headers_too_large) + load(c.bodies_too_large));
+  }
+  AppendProcessMetrics(&out);
+  response.set_content(std::move(out), "text/plain; version=0.0.4; charset=utf-8");
 }
 
 bool HttpApi::AdminAllowed(const httplib::Request& request, httplib::Response& response) const {
   const std::string& from = request.remote_addr;
-  if (options_.admin_remote || from == "127.0.0.1" || from == "::1" ||
-      from == "::ffff:127.0.0.1") {
+  if (options_.admin_remote || from == "127.0.0.1" || from == "::1" || from == "::ffff:127.0.0.1") {
     return true;
   }
   SendError(response, 403, "admin endpoints answer loopback clients only (see --admin-remote)");
@@ -294,31 +461,39 @@ void HttpApi::Stats(const httplib::Request& request, httplib::Response& response
 
 void HttpApi::SetMaxMapSize(const httplib::Request& request, httplib::Response& response) {
   if (!AdminAllowed(request, response)) return;
-  absl::StatusOr<std::string> text = RequiredParam(request, "mb");
-  if (!text.ok()) return SendStatus(response, text.status());
-  absl::StatusOr<int32_t> mb = ParseLimit(*text);
+  const auto [begin, end] = request.params.equal_range("mb");
+  if (begin == end || std::next(begin) != end) {
+    return SendError(response, 400, "parameter mb is required once");
+  }
+  absl::StatusOr<int32_t> mb = ParseLimit(begin->second);
   if (!mb.ok()) return SendError(response, 400, "mb must be a non-negative integer (0 = no limit)");
   const uint64_t bytes = static_cast<uint64_t>(*mb) << 20;
   if (absl::Status s = database_->SetMaxMapSize(bytes); !s.ok()) return SendStatus(response, s);
+  last_write_failure_ns_.store(0, std::memory_order_relaxed);  // room again: worth a try
+  LogLine(LogLevel::kInfo, "max map size changed").Add("max_map_size", bytes);
   response.set_content(absl::StrCat(R"({"max_map_size":)", bytes, "}"), kJson);
 }
 
 void HttpApi::Backup(const httplib::Request& request, httplib::Response& response) {
   if (!AdminAllowed(request, response)) return;
-  absl::StatusOr<std::string> directory = RequiredParam(request, "dir");
-  if (!directory.ok()) return SendStatus(response, directory.status());
+  const auto [begin, end] = request.params.equal_range("dir");
+  if (begin == end || std::next(begin) != end) {
+    return SendError(response, 400, "parameter dir is required once");
+  }
+  const std::string& directory = begin->second;
   std::error_code error;
-  std::filesystem::create_directories(*directory, error);
+  std::filesystem::create_directories(directory, error);
   if (error) {
     return SendError(response, 400,
-                     absl::StrCat("cannot create ", *directory, ": ", error.message()));
+                     absl::StrCat("cannot create ", directory, ": ", error.message()));
   }
-  if (absl::Status s = database_->Backup(*directory); !s.ok()) return SendStatus(response, s);
+  if (absl::Status s = database_->Backup(directory); !s.ok()) return SendStatus(response, s);
+  LogLine(LogLevel::kInfo, "backup written").Add("dir", directory);
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
   writer.StartObject();
   writer.Key("backup");
-  writer.String(directory->c_str());
+  writer.String(directory.c_str());
   writer.EndObject();
   response.set_content(std::string(buffer.GetString(), buffer.GetSize()), kJson);
 }

@@ -1,9 +1,10 @@
-// The HTTP face of the library (SPEC §3–7): routes, request parsing, Status -> HTTP mapping
-// and JSON error bodies. No storage logic lives here; every answer comes from the library.
+// The HTTP face of the library (SPEC §3–7): routes, request parsing, Status -> HTTP mapping,
+// JSON error bodies, and the operator endpoints (/metrics, /healthz, /readyz, /admin/*).
+// No storage logic lives here; every answer comes from the library.
 //
-// Ownership: HttpApi borrows the Database and the DebugComparator, which must outlive it.
-// Thread-safety: handlers run concurrently on the HTTP thread pool; HttpApi holds no
-// mutable state of its own besides atomic counters.
+// Ownership: HttpApi borrows the Database, the DebugComparator and the AccessLog (may be
+// null), which must outlive it. Thread-safety: handlers run concurrently on the HTTP threads;
+// HttpApi's own mutable state is atomics plus one mutex-guarded message.
 #ifndef ALLEZON_SERVER_HTTP_API_H_
 #define ALLEZON_SERVER_HTTP_API_H_
 
@@ -11,22 +12,30 @@
 
 #include <atomic>
 #include <cstddef>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
 #include "allezon/database.h"
 #include "debug_compare.h"
+#include "metrics.h"
 
 namespace allezon::server {
+
+class AccessLog;
+class HttpServer;
 
 struct HttpOptions {
   // Compare query bodies (debug-mode expected answers) with our answers.
   bool debug_compare = true;
-  // Largest POST /user_tags body; larger ones are 413. (Query bodies are bounded by the
-  // server's payload limit, which must leave room for a full profile's expected answer.)
+  // Largest POST /user_tags body; larger ones are 413.
   size_t max_tag_body_bytes = 64 * 1024;
+  // Largest query body (a debug-mode expected answer; a full profile is ~150 KB); else 413.
+  size_t max_query_body_bytes = 1024 * 1024;
   // Accept /admin/* requests from non-loopback clients too.
   bool admin_remote = false;
+  // The database directory, for the on-disk size in /metrics.
+  std::string data_dir;
 };
 
 // One exhaustive mapping of library errors to HTTP statuses.
@@ -35,12 +44,18 @@ int HttpStatusFor(const absl::Status& status);
 // {"error": "<message>"}
 std::string ErrorJson(std::string_view message);
 
+// Expected answers nested deeper than this are not compared (counted as skipped): a
+// recursive JSON parser would need a stack as deep as the nesting. Real answers nest 4 deep.
+inline constexpr int kMaxComparedJsonDepth = 64;
+
 class HttpApi {
  public:
-  HttpApi(Database* database, DebugComparator* comparator, HttpOptions options);
+  HttpApi(Database* database, DebugComparator* comparator, HttpOptions options,
+          AccessLog* access_log = nullptr);
 
-  // Registers every route and the error and exception handlers on `server`.
-  void Register(httplib::Server& server);
+  // Registers every route, the error and exception handlers, and the logger that feeds
+  // /metrics and the access log, on `server`.
+  void Register(HttpServer& server);
 
  private:
   void AddUserTag(const httplib::Request& request, httplib::Response& response);
@@ -48,15 +63,32 @@ class HttpApi {
   void Aggregates(const httplib::Request& request, httplib::Response& response);
   void DebugStats(const httplib::Request& request, httplib::Response& response);
   void Ready(const httplib::Request& request, httplib::Response& response);
+  void Metrics(const httplib::Request& request, httplib::Response& response);
   void Stats(const httplib::Request& request, httplib::Response& response);
   void SetMaxMapSize(const httplib::Request& request, httplib::Response& response);
   void Backup(const httplib::Request& request, httplib::Response& response);
   // Admin endpoints change or copy the database: loopback clients only, unless allowed.
   bool AdminAllowed(const httplib::Request& request, httplib::Response& response) const;
+  bool QueryBodyTooLarge(const httplib::Request& request, httplib::Response& response) const;
+  void CompareDebug(QueryKind kind, const httplib::Request& request, std::string_view answer);
+  // Called after every response is written (on the connection's thread).
+  void OnResponse(const httplib::Request& request, const httplib::Response& response);
+  // Remembers the outcome of a write for /readyz.
+  void NoteWrite(const absl::Status& status);
 
   Database* database_;
   DebugComparator* comparator_;
   HttpOptions options_;
+  AccessLog* access_log_;
+  const HttpServer* server_ = nullptr;
+  HttpMetrics metrics_;
+
+  // Writes that failed for want of space or because the database is closing, and when the
+  // last one failed (steady clock, ns; 0 once a later write succeeded).
+  std::atomic<uint64_t> write_failures_{0};
+  std::atomic<int64_t> last_write_failure_ns_{0};
+  mutable std::mutex failure_mutex_;
+  std::string last_write_failure_;  // guarded by failure_mutex_
 };
 
 }  // namespace allezon::server

@@ -1,16 +1,16 @@
 // allezon-server: the HTTP server of SPEC §3–7 over one allezon::Database.
 #include <httplib.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -22,6 +22,8 @@
 #include "debug_compare.h"
 #include "flags.h"
 #include "http_api.h"
+#include "http_server.h"
+#include "log.h"
 
 namespace allezon::server {
 namespace {
@@ -35,7 +37,14 @@ struct ServerOptions {
   int64_t max_query_body_bytes = 1024 * 1024;
   int64_t keep_alive_timeout_s = 5;
   int64_t read_timeout_s = 5;
+  int64_t write_timeout_s = 5;
+  int64_t request_timeout_s = 10;
+  int64_t max_queued_connections = 1024;
+  int64_t max_header_bytes = 16 * 1024;
+  int64_t idle_yield_ms = 100;
   int64_t backlog = 4096;
+  std::string access_log;
+  LogLevel log_level = LogLevel::kInfo;
   bool debug_compare = true;
   bool admin_remote = false;
   Options database;
@@ -51,7 +60,9 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
       return true;
     };
   };
-  auto bool_flag = [](bool* out) { return [=](std::string_view v) { return ParseBoolFlag(v, out); }; };
+  auto bool_flag = [](bool* out) {
+    return [=](std::string_view v) { return ParseBoolFlag(v, out); };
+  };
   static int64_t retention_hours = 24, profile_cap = 200, initial_map_mb = 256, max_map_mb = 0;
   Options& db = o->database;
   return {
@@ -62,8 +73,14 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
        string_flag(&o->port_file)},
       {"data-dir", "DIR", "database directory, created if missing (default ./data)",
        string_flag(&db.data_dir)},
-      {"threads", "N", "HTTP worker threads = concurrent connections served (default 64)",
+      {"threads", "N", "HTTP worker threads = connections served at once (default 64)",
        int_flag(&o->threads, 1, 4096)},
+      {"max-queued-connections", "N",
+       "connections waiting for a thread; beyond, new ones get 503 and close (default 1024)",
+       int_flag(&o->max_queued_connections, 0, 1 << 20)},
+      {"idle-yield-ms", "MS",
+       "an idle keep-alive connection gives its thread to a waiting one after this (default 100)",
+       int_flag(&o->idle_yield_ms, 0, 3'600'000)},
       {"profile-cap", "N", "tags kept per cookie and action (default 200)",
        [&db](std::string_view v) {
          if (!ParseInt64Flag(v, 1, 1'000'000, &profile_cap)) return false;
@@ -82,43 +99,50 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
          db.initial_map_size = static_cast<uint64_t>(initial_map_mb) << 20;
          return true;
        }},
-      {"max-map-size-mb", "MB", "largest the database may grow, 0 = until the disk is full (default 0)",
+      {"max-map-size-mb", "MB",
+       "largest the database may grow, 0 = until the disk is full (default 0)",
        [&db](std::string_view v) {
          if (!ParseInt64Flag(v, 0, int64_t{1} << 30, &max_map_mb)) return false;
          db.max_map_size = static_cast<uint64_t>(max_map_mb) << 20;
          return true;
        }},
-      {"sync", "", "fsync every commit before answering 204 (default true; --no-sync trades "
-                   "OS-crash durability for speed)",
+      {"sync", "",
+       "fsync every commit before answering 204 (default true; --no-sync trades "
+       "OS-crash durability for speed)",
        bool_flag(&db.sync)},
       {"max-body-bytes", "BYTES", "largest POST /user_tags body, else 413 (default 65536)",
        int_flag(&o->max_body_bytes, 1024, 64 << 20)},
       {"max-query-body-bytes", "BYTES",
        "largest query body (debug-mode expected answers), else 413 (default 1048576)",
        int_flag(&o->max_query_body_bytes, 1024, 256 << 20)},
-      {"keep-alive-timeout", "SECONDS", "idle keep-alive connections are closed after this (default 5)",
+      {"max-header-bytes", "BYTES",
+       "largest request line + headers, else 414/431 and close (default 16384)",
+       int_flag(&o->max_header_bytes, 1024, 1 << 20)},
+      {"keep-alive-timeout", "SECONDS",
+       "idle keep-alive connections are closed after this (default 5)",
        int_flag(&o->keep_alive_timeout_s, 1, 3600)},
-      {"read-timeout", "SECONDS", "a request must arrive within this (default 5)",
+      {"read-timeout", "SECONDS", "longest silence while a request arrives, else 408 (default 5)",
        int_flag(&o->read_timeout_s, 1, 3600)},
-      {"debug-compare", "", "compare query bodies (debug-mode expected answers) with our answers "
-                            "and count mismatches at GET /debug/stats (default true)",
+      {"request-timeout", "SECONDS",
+       "a whole request (headers and body) must arrive within this of its first byte, else "
+       "408 and close (default 10)",
+       int_flag(&o->request_timeout_s, 1, 3600)},
+      {"write-timeout", "SECONDS", "longest a response write may block (default 5)",
+       int_flag(&o->write_timeout_s, 1, 3600)},
+      {"access-log", "FILE", "append one line per request to FILE, \"-\" = stderr (default: off)",
+       string_flag(&o->access_log)},
+      {"log-level", "LEVEL", "debug, info, warn or error (default info)",
+       [o](std::string_view v) { return ParseLogLevel(v, &o->log_level); }},
+      {"debug-compare", "",
+       "compare query bodies (debug-mode expected answers) with our answers "
+       "and count mismatches at GET /debug/stats (default true)",
        bool_flag(&o->debug_compare)},
-      {"admin-remote", "", "serve /admin/* (stats, max-map-size, backup) to non-loopback "
-                           "clients too (default false)",
+      {"admin-remote", "",
+       "serve /admin/* (stats, max-map-size, backup) to non-loopback "
+       "clients too (default false)",
        bool_flag(&o->admin_remote)},
   };
 }
-
-// cpp-httplib listens with a backlog of 5, which drops connection bursts into SYN retries
-// (p99 of 0.3-1 s measured); re-listening on the bound socket deepens it.
-class Listener : public httplib::Server {
- public:
-  int Bind(const std::string& host, int port, int backlog) {
-    const int bound = port == 0 ? bind_to_any_port(host) : (bind_to_port(host, port) ? port : -1);
-    if (bound >= 0) ::listen(svr_sock_, backlog);
-    return bound;
-  }
-};
 
 // cpp-httplib's stop() closes the listening socket, then waits for every connection thread;
 // a thread serving an idle keep-alive connection only notices after the keep-alive timeout.
@@ -145,6 +169,19 @@ void ShutDownIdleConnections() {
   }
 }
 
+// Every connection is a file descriptor; the soft limit (often 1024) would make accept()
+// fail under a burst long before --threads + --max-queued-connections is reached.
+uint64_t RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  return static_cast<uint64_t>(limit.rlim_cur);
+}
+
 bool WritePortFile(const std::string& path, int port) {
   const std::string temporary = path + ".tmp";
   {
@@ -163,12 +200,13 @@ int Run(int argc, char** argv) {
   std::vector<Flag> flags = MakeFlags(&options);
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
-      std::fputs(FlagsHelp("allezon-server",
-                           "Serves the Allezon user-tag API (POST /user_tags, /user_profiles/{cookie}, "
-                           "/aggregates) over an embedded LMDB database.",
-                           flags)
-                     .c_str(),
-                 stdout);
+      std::fputs(
+          FlagsHelp("allezon-server",
+                    "Serves the Allezon user-tag API (POST /user_tags, /user_profiles/{cookie}, "
+                    "/aggregates) over an embedded LMDB database.",
+                    flags)
+              .c_str(),
+          stdout);
       return 0;
     }
     if (std::string_view(argv[i]) == "--version") {
@@ -180,6 +218,7 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "allezon-server: %s\n", std::string(s.message()).c_str());
     return 2;
   }
+  SetLogLevel(options.log_level);
 
   // Signals are taken by one thread (sigwait) so that shutdown runs as ordinary code.
   sigset_t stop_signals;
@@ -189,72 +228,129 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  const uint64_t open_files = RaiseOpenFileLimit();
+  const uint64_t files_needed = static_cast<uint64_t>(options.threads) +
+                                static_cast<uint64_t>(options.max_queued_connections) + 64;
+  if (open_files < files_needed) {
+    LogLine(LogLevel::kWarn, "open file limit below threads + max-queued-connections + 64")
+        .Add("limit", open_files)
+        .Add("needed", files_needed);
+  }
+
+  std::unique_ptr<AccessLog> access_log;
+  if (!options.access_log.empty()) {
+    std::string error;
+    access_log = AccessLog::Open(options.access_log, &error);
+    if (access_log == nullptr) {
+      LogLine(LogLevel::kError, "cannot open access log")
+          .Add("path", options.access_log)
+          .Add("error", error);
+      return 1;
+    }
+  }
+
+  // Every HTTP thread may hold a read transaction at once.
+  options.database.max_readers =
+      std::max<uint32_t>(options.database.max_readers, static_cast<uint32_t>(options.threads) + 64);
   absl::StatusOr<std::unique_ptr<Database>> database = Database::Open(options.database);
   if (!database.ok()) {
-    std::fprintf(stderr, "allezon-server: cannot open database: %s\n",
-                 std::string(database.status().message()).c_str());
+    LogLine(LogLevel::kError, "cannot open database")
+        .Add("data_dir", options.database.data_dir)
+        .Add("error", std::string(database.status().message()));
     return 1;
   }
-  DebugComparator comparator;
-  HttpApi api(database->get(), &comparator, HttpOptions{options.debug_compare, static_cast<size_t>(options.max_body_bytes),
-                                       options.admin_remote});
+  DebugComparator::Options compare_options;
+  compare_options.log_sink = [](std::string_view text) {
+    if (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+    LogLine(LogLevel::kWarn, "debug-mode answer mismatch").Add("detail", text);
+  };
+  DebugComparator comparator(std::move(compare_options));
+  HttpOptions http_options;
+  http_options.debug_compare = options.debug_compare;
+  http_options.max_tag_body_bytes = static_cast<size_t>(options.max_body_bytes);
+  http_options.max_query_body_bytes = static_cast<size_t>(options.max_query_body_bytes);
+  http_options.admin_remote = options.admin_remote;
+  http_options.data_dir = options.database.data_dir;
+  HttpApi api(database->get(), &comparator, http_options, access_log.get());
 
-  Listener server;
-  const size_t threads = static_cast<size_t>(options.threads);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  const size_t payload_limit =
+      static_cast<size_t>(std::max(options.max_body_bytes, options.max_query_body_bytes));
+  ConnectionLimits limits;
+  limits.threads = static_cast<size_t>(options.threads);
+  limits.max_queued = static_cast<size_t>(options.max_queued_connections);
+  limits.max_header_bytes = static_cast<size_t>(options.max_header_bytes);
+  // Chunked bodies carry framing; anything past twice the payload limit is abuse.
+  limits.max_body_bytes = 2 * payload_limit + 64 * 1024;
+  limits.read_timeout = std::chrono::seconds(options.read_timeout_s);
+  limits.write_timeout = std::chrono::seconds(options.write_timeout_s);
+  limits.request_timeout = std::chrono::seconds(options.request_timeout_s);
+  limits.keep_alive_timeout = std::chrono::seconds(options.keep_alive_timeout_s);
+  limits.idle_yield = std::chrono::milliseconds(options.idle_yield_ms);
+  HttpServer server(limits);
   // Responses go out as headers then body; with Nagle on, the body waits for the client's
   // delayed ACK (40 ms per response measured).
   server.set_tcp_nodelay(true);
-  server.set_keep_alive_max_count(static_cast<size_t>(1) << 40);
   server.set_keep_alive_timeout(options.keep_alive_timeout_s);
   server.set_read_timeout(options.read_timeout_s, 0);
-  server.set_write_timeout(options.read_timeout_s, 0);
-  server.set_payload_max_length(
-      static_cast<size_t>(std::max(options.max_body_bytes, options.max_query_body_bytes)));
+  server.set_write_timeout(options.write_timeout_s, 0);
+  server.set_payload_max_length(payload_limit);
   api.Register(server);
 
-  const int port = server.Bind(options.host, static_cast<int>(options.port),
-                               static_cast<int>(options.backlog));
+  const int port =
+      server.Bind(options.host, static_cast<int>(options.port), static_cast<int>(options.backlog));
   if (port < 0) {
-    std::fprintf(stderr, "allezon-server: cannot listen on %s:%lld\n", options.host.c_str(),
-                 static_cast<long long>(options.port));
+    LogLine(LogLevel::kError, "cannot listen").Add("host", options.host).Add("port", options.port);
     return 1;
   }
   if (!options.port_file.empty() && !WritePortFile(options.port_file, port)) {
-    std::fprintf(stderr, "allezon-server: cannot write --port-file %s\n",
-                 options.port_file.c_str());
+    LogLine(LogLevel::kError, "cannot write --port-file").Add("path", options.port_file);
     return 1;
   }
-  std::fprintf(stderr,
-               "allezon-server %s listening on %s:%d data_dir=%s threads=%zu profile_cap=%d "
-               "retention_ms=%lld sync=%s max_map_size=%llu max_body_bytes=%lld "
-               "debug_compare=%s\n",
-               Version(), options.host.c_str(), port, options.database.data_dir.c_str(), threads,
-               options.database.profile_cap, static_cast<long long>(options.database.retention_ms),
-               options.database.sync ? "true" : "false",
-               static_cast<unsigned long long>(options.database.max_map_size),
-               static_cast<long long>(options.max_body_bytes),
-               options.debug_compare ? "true" : "false");
+  LogLine(LogLevel::kInfo, "listening")
+      .Add("version", Version())
+      .Add("host", options.host)
+      .Add("port", port)
+      .Add("data_dir", options.database.data_dir)
+      .Add("threads", options.threads)
+      .Add("max_queued_connections", options.max_queued_connections)
+      .Add("idle_yield_ms", options.idle_yield_ms)
+      .Add("profile_cap", static_cast<int64_t>(options.database.profile_cap))
+      .Add("retention_ms", options.database.retention_ms)
+      .Add("sync", options.database.sync)
+      .Add("initial_map_size", static_cast<uint64_t>(options.database.initial_map_size))
+      .Add("max_map_size", static_cast<uint64_t>(options.database.max_map_size))
+      .Add("max_body_bytes", options.max_body_bytes)
+      .Add("max_query_body_bytes", options.max_query_body_bytes)
+      .Add("max_header_bytes", options.max_header_bytes)
+      .Add("keep_alive_timeout_s", options.keep_alive_timeout_s)
+      .Add("read_timeout_s", options.read_timeout_s)
+      .Add("request_timeout_s", options.request_timeout_s)
+      .Add("write_timeout_s", options.write_timeout_s)
+      .Add("open_files_limit", open_files)
+      .Add("debug_compare", options.debug_compare)
+      .Add("admin_remote", options.admin_remote)
+      .Add("access_log", options.access_log.empty() ? "off" : options.access_log)
+      .Add("log_level", LogLevelName(options.log_level));
 
   std::atomic<bool> stopping{false};
   std::thread signal_waiter([&server, &stopping, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     stopping = true;
-    std::fprintf(stderr, "allezon-server: signal %d, stopping\n", signal_number);
+    LogLine(LogLevel::kInfo, "stopping").Add("signal", signal_number);
     server.stop();
     // Requests already being read get a moment to arrive whole before idle ones are woken.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ShutDownIdleConnections();
   });
   if (!server.listen_after_bind() && !stopping.load()) {
-    std::fprintf(stderr, "allezon-server: the listener failed\n");
+    LogLine(LogLevel::kError, "the listener failed");
     kill(getpid(), SIGTERM);  // wakes the signal thread (the signal is blocked everywhere)
   }
   // listen_after_bind returns once stop() was called and in-flight requests finished.
   signal_waiter.join();
   database->reset();  // commits whatever is queued, then closes the environment
-  std::fprintf(stderr, "allezon-server: stopped\n");
+  LogLine(LogLevel::kInfo, "stopped");
   return 0;
 }
 

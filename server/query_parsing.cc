@@ -1,0 +1,179 @@
+#include "query_parsing.h"
+
+#include <algorithm>
+#include <iterator>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "allezon/user_tag.h"
+
+namespace allezon::server {
+namespace {
+
+absl::string_view Sv(std::string_view text) { return {text.data(), text.size()}; }
+
+// The single value of a parameter that may appear at most once.
+absl::Status OptionalParam(const QueryParams& params, const char* name,
+                           std::optional<std::string>* out) {
+  const auto [begin, end] = params.equal_range(name);
+  if (begin == end) return absl::OkStatus();
+  if (std::next(begin) != end) {
+    return absl::InvalidArgumentError(absl::StrCat("parameter ", name, " is repeated"));
+  }
+  *out = begin->second;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RequiredParam(const QueryParams& params, const char* name) {
+  std::optional<std::string> value;
+  if (absl::Status s = OptionalParam(params, name, &value); !s.ok()) return s;
+  if (!value) return absl::InvalidArgumentError(absl::StrCat("parameter ", name, " is required"));
+  return *std::move(value);
+}
+
+absl::StatusOr<TimeRange> RequiredRange(const QueryParams& params) {
+  absl::StatusOr<std::string> text = RequiredParam(params, "time_range");
+  if (!text.ok()) return text.status();
+  return ParseTimeRange(*text);
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool PercentDecode(std::string_view text, std::string* out) {
+  out->clear();
+  out->reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+') {
+      out->push_back(' ');
+    } else if (c != '%') {
+      out->push_back(c);
+    } else {
+      const int high = i + 2 < text.size() ? HexValue(text[i + 1]) : -1;
+      const int low = high >= 0 ? HexValue(text[i + 2]) : -1;
+      if (low < 0) return false;
+      out->push_back(static_cast<char>(high * 16 + low));
+      i += 2;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view QueryOfTarget(std::string_view target) {
+  const size_t question = target.find('?');
+  if (question == std::string_view::npos) return {};
+  std::string_view query = target.substr(question + 1);
+  return query.substr(0, query.find('#'));
+}
+
+absl::StatusOr<QueryParams> ParseQueryString(std::string_view query) {
+  QueryParams params;
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view piece = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (piece.empty()) continue;
+    const size_t eq = piece.find('=');
+    std::string key, value;
+    if (!PercentDecode(piece.substr(0, eq), &key) ||
+        (eq != std::string_view::npos && !PercentDecode(piece.substr(eq + 1), &value))) {
+      return absl::InvalidArgumentError(
+          "malformed query string: '%' must be followed by two hex digits");
+    }
+    params.emplace(std::move(key), std::move(value));
+  }
+  return params;
+}
+
+absl::StatusOr<int32_t> ParseLimit(std::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("limit must be a non-negative integer");
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') {
+      return absl::InvalidArgumentError("limit must be a non-negative integer");
+    }
+    value = std::min<int64_t>(value * 10 + (c - '0'), INT32_MAX);
+  }
+  return static_cast<int32_t>(value);
+}
+
+absl::StatusOr<ProfileQuery> ParseProfileQuery(const QueryParams& params) {
+  ProfileQuery query;
+  absl::StatusOr<TimeRange> range = RequiredRange(params);
+  if (!range.ok()) return range.status();
+  query.range = *range;
+  std::optional<std::string> limit_text;
+  if (absl::Status s = OptionalParam(params, "limit", &limit_text); !s.ok()) return s;
+  if (limit_text) {
+    absl::StatusOr<int32_t> limit = ParseLimit(*limit_text);
+    if (!limit.ok()) return limit.status();
+    query.limit = *limit;
+  }
+  return query;
+}
+
+absl::StatusOr<AggregateQuery> ParseAggregateQuery(const QueryParams& params) {
+  AggregateQuery query;
+  absl::StatusOr<TimeRange> range = RequiredRange(params);
+  if (!range.ok()) return range.status();
+  query.range = *range;
+  absl::StatusOr<std::string> action_text = RequiredParam(params, "action");
+  if (!action_text.ok()) return action_text.status();
+  std::optional<Action> action = ParseAction(*action_text);
+  if (!action) return absl::InvalidArgumentError("action must be VIEW or BUY");
+  query.action = *action;
+  const auto [begin, end] = params.equal_range("aggregates");
+  if (begin == end) {
+    return absl::InvalidArgumentError("parameter aggregates is required (COUNT and/or SUM_PRICE)");
+  }
+  for (auto it = begin; it != end; ++it) {
+    if (it->second == "COUNT") {
+      query.aggregates.push_back(AggregateFunction::kCount);
+    } else if (it->second == "SUM_PRICE") {
+      query.aggregates.push_back(AggregateFunction::kSumPrice);
+    } else {
+      // Quoted through the JSON error body; cut so an echo cannot be made arbitrarily long.
+      return absl::InvalidArgumentError(absl::StrCat("unknown aggregate \"",
+                                                     Sv(std::string_view(it->second).substr(0, 64)),
+                                                     "\" (expected COUNT or SUM_PRICE)"));
+    }
+  }
+  for (auto [name, field] :
+       {std::pair{"origin", &query.origin}, std::pair{"brand_id", &query.brand_id},
+        std::pair{"category_id", &query.category_id}}) {
+    if (absl::Status s = OptionalParam(params, name, field); !s.ok()) return s;
+  }
+  return query;
+}
+
+int JsonNestingDepth(std::string_view text, int stop_at) {
+  int depth = 0;
+  int deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size() && deepest < stop_at; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+}  // namespace allezon::server
