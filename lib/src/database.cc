@@ -4,6 +4,7 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -85,6 +86,7 @@ class DatabaseImpl final : public Database {
   };
 
   absl::Status LockDirectory(const std::string& directory);
+  absl::Status CheckFileSize() const;
   absl::Status InitializeDatabases();
   void WriterLoop();
   absl::Status CommitBatch(const std::vector<WriteRequest*>& batch);
@@ -175,7 +177,29 @@ absl::Status DatabaseImpl::OpenEnvironment(const Options& options) {
     }
     return status;
   }
+  if (absl::Status s = CheckFileSize(); !s.ok()) return s;
   return InitializeDatabases();
+}
+
+absl::Status DatabaseImpl::CheckFileSize() const {
+  // LMDB trusts the last page number recorded in its meta page; pages past the end of a
+  // truncated file (a damaged disk, an incomplete copy) fault with SIGBUS when touched.
+  MDB_envinfo info;
+  MDB_stat stat;
+  mdb_env_info(storage_.env, &info);
+  mdb_env_stat(storage_.env, &stat);
+  int fd = -1;
+  struct stat file;
+  if (mdb_env_get_fd(storage_.env, &fd) != 0 || fstat(fd, &file) != 0) {
+    return absl::FailedPreconditionError("cannot inspect data.mdb");
+  }
+  const uint64_t needed = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+  if (static_cast<uint64_t>(file.st_size) < needed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        storage_.options.data_dir, "/data.mdb is truncated (", file.st_size, " bytes, needs ",
+        needed, "): the database is damaged or an incomplete copy"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DatabaseImpl::InitializeDatabases() {
