@@ -9,32 +9,28 @@ namespace {
 using internal::JsonWriter;
 using internal::WriteString;
 
-void WriteTagList(JsonWriter& writer, const std::vector<UserTag>& tags) {
-  writer.StartArray();
-  for (const UserTag& tag : tags) {
-    // A tag is a complete JSON value; RapidJSON's RawValue inserts it with correct commas.
-    std::string json;
-    AppendUserTagJson(tag, &json);
-    writer.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+void AppendTagList(const std::vector<UserTag>& tags, std::string* out) {
+  out->push_back('[');
+  for (size_t i = 0; i < tags.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendUserTagJson(tags[i], out);
   }
-  writer.EndArray();
+  out->push_back(']');
 }
 
 }  // namespace
 
 std::string ProfileToJson(const Profile& profile) {
+  // By hand, as RapidJSON's Writer wrote it: {"cookie":…,"views":[…],"buys":[…]}.
   std::string out;
   out.reserve(64 + 260 * (profile.views.size() + profile.buys.size()));
-  internal::StringAppendStream stream(&out);
-  JsonWriter writer(stream);
-  writer.StartObject();
-  writer.Key("cookie", 6);
-  WriteString(writer, profile.cookie);
-  writer.Key("views", 5);
-  WriteTagList(writer, profile.views);
-  writer.Key("buys", 4);
-  WriteTagList(writer, profile.buys);
-  writer.EndObject();
+  out.append("{\"cookie\":");
+  internal::AppendJsonString(profile.cookie, &out);
+  out.append(",\"views\":");
+  AppendTagList(profile.views, &out);
+  out.append(",\"buys\":");
+  AppendTagList(profile.buys, &out);
+  out.push_back('}');
   return out;
 }
 

@@ -187,6 +187,11 @@ absl::StatusOr<Profile> UserTagStoreImpl::GetProfile(std::string_view cookie, Ti
       if (absl::IsNotFound(record.status())) continue;
       return record.status();
     }
+    {
+      ByteReader header(*record);  // the entry count: size the list once
+      out.reserve(static_cast<size_t>(
+          std::min<uint64_t>(header.Varint(), static_cast<uint64_t>(limit))));
+    }
     absl::Status walked = WalkRecord(*record, [&](int64_t time, ByteReader& reader) {
       if (time < range.begin) return false;  // the rest is older still
       const DecodedBody body = ReadBody(reader);
