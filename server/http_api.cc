@@ -297,6 +297,16 @@ void HttpApi::AddUserTag(const httplib::Request& request, httplib::Response& res
   }
   absl::StatusOr<UserTag> tag = ParseUserTagJson(request.body);
   if (!tag.ok()) return SendStatus(response, tag.status());
+  // The parser turns a lone low-surrogate escape ("\udc00") into bytes that are not UTF-8
+  // (found by fuzz/tag_parser_fuzzer); such a tag could never be given back as valid JSON.
+  const std::string* product_id = std::get_if<std::string>(&tag->product_id);
+  for (const std::string* field :
+       std::initializer_list<const std::string*>{&tag->cookie, &tag->country, &tag->origin,
+                                                 &tag->brand_id, &tag->category_id, product_id}) {
+    if (field != nullptr && !IsValidUtf8(*field)) {
+      return SendError(response, 400, "invalid tag: a string is not valid UTF-8 (lone surrogate)");
+    }
+  }
   const absl::Status stored = database_->AddTag(*tag);
   NoteWrite(stored);
   if (!stored.ok()) return SendStatus(response, stored);

@@ -53,6 +53,9 @@ absl::StatusOr<AggregateQuery> ParseAggregateQuery(const QueryParams& params);
 // clamped to INT32_MAX (the profile cap applies anyway). No sign, no spaces.
 absl::StatusOr<int32_t> ParseLimit(std::string_view text);
 
+// True when `text` is well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF).
+bool IsValidUtf8(std::string_view text);
+
 // The deepest nesting of JSON arrays and objects in `text` (brackets inside strings do not
 // count), stopping early once `stop_at` is reached. Not a validator: used to refuse bodies a
 // recursive JSON parser could not handle before handing them to one.

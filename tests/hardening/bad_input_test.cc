@@ -68,6 +68,16 @@ TEST_SUITE("bad_input") {
       ExpectRefused(r, "invalid UTF-8 / raw NUL in a string");
       CHECK(r.status == 400);
     }
+    // Escapes of lone surrogates decode to bytes that are not UTF-8.
+    for (const char* escaped : {"\\udc00", "\\udfff", "\\ud800", "\\ud800\\u0041", "x\\uDDDDy"}) {
+      HttpResponse r =
+          v.http.PostTag(Replace(Base(), "\"PL\"", std::string("\"") + escaped + "\""));
+      ExpectRefused(r, escaped);
+      CHECK_MESSAGE(r.status == 400, escaped << " -> " << r.Describe());
+      HttpResponse c =
+          v.http.PostTag(Replace(Base(), "\"victim\"", std::string("\"") + escaped + "\""));
+      CHECK_MESSAGE(c.status == 400, "cookie " << escaped << " -> " << c.Describe());
+    }
     // A NUL outside strings, and in the middle of the body.
     ExpectRefused(v.http.PostTag(std::string("{\0}", 3)), "NUL in JSON");
     ExpectRefused(v.http.PostTag(Base() + std::string(1, '\0')), "NUL after JSON");
