@@ -259,13 +259,6 @@ class ConnectionStream final : public httplib::Stream {
     const auto deadline = idle_since + limits.keep_alive_timeout;
     for (;;) {
       if (server_->Stopping()) return false;
-      const ssize_t n = ::recv(sock_, buffer_, sizeof(buffer_), MSG_DONTWAIT);
-      if (n > 0) {
-        pos_ = 0;
-        len_ = static_cast<size_t>(n);
-        return true;
-      }
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return false;
       const auto now = Clock::now();
       if (now >= deadline) return false;
       if (now - idle_since >= limits.idle_yield &&
@@ -273,9 +266,20 @@ class ConnectionStream final : public httplib::Stream {
         server_->counters_.yielded.fetch_add(1, std::memory_order_relaxed);
         return false;
       }
-      // Short slices: notice stop() and waiting connections promptly.
-      PollOne(sock_, POLLIN,
-              std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(20)));
+      // Poll first: a closed-loop client's next request is rarely here yet, and a failed
+      // recv would cost a system call per request. Short slices notice stop() and waiting
+      // connections promptly.
+      if (PollOne(sock_, POLLIN,
+                  std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(20))) <= 0) {
+        continue;
+      }
+      const ssize_t n = ::recv(sock_, buffer_, sizeof(buffer_), MSG_DONTWAIT);
+      if (n > 0) {
+        pos_ = 0;
+        len_ = static_cast<size_t>(n);
+        return true;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return false;
     }
   }
 
@@ -322,7 +326,10 @@ class ConnectionStream final : public httplib::Stream {
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    Address(true, ip, port);
+    // Asked for every request; the peer of a connection never changes.
+    if (remote_port_ < 0) Address(true, remote_ip_, remote_port_);
+    ip = remote_ip_;
+    port = remote_port_;
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
     Address(false, ip, port);
@@ -436,6 +443,8 @@ class ConnectionStream final : public httplib::Stream {
   size_t line_bytes_ = 0;
   size_t lines_ = 0;
   bool colon_seen_ = false;
+  mutable std::string remote_ip_;
+  mutable int remote_port_ = -1;
 };
 
 HttpServer::HttpServer(const ConnectionLimits& limits)
