@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec.h"
+#include "utf8.h"
 
 namespace allezon::internal {
 namespace {
@@ -351,6 +352,13 @@ absl::StatusOr<AggregateResult> AggregateIndexImpl::Query(const AggregateQuery& 
   const TimeRange range = query.range;
   if (query.aggregates.empty()) {
     return absl::InvalidArgumentError("at least one aggregate (COUNT, SUM_PRICE) is required");
+  }
+  for (const auto& [name, value] : {std::pair{"origin", &query.origin},
+                                    std::pair{"brand_id", &query.brand_id},
+                                    std::pair{"category_id", &query.category_id}}) {
+    if (value->has_value() && !IsValidUtf8(**value)) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " is not valid UTF-8"));
+    }
   }
   if (range.begin > range.end) {
     return absl::InvalidArgumentError("invalid time_range: begin is after end");

@@ -2,11 +2,13 @@
 
 #include <charconv>
 #include <limits>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl_compat.h"
 #include "json_writer.h"
+#include "utf8.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 
@@ -32,11 +34,8 @@ absl::Status ReadString(const rapidjson::Value& object, const char* field, size_
     return FieldError(name, absl::StrCat("is longer than ", max_bytes, " bytes"));
   }
   out->assign(it->value.GetString(), length);
+  if (!internal::IsValidUtf8(*out)) return FieldError(name, "is not valid UTF-8");
   return absl::OkStatus();
-}
-
-constexpr rapidjson::SizeType Size(std::string_view text) {
-  return static_cast<rapidjson::SizeType>(text.size());
 }
 
 }  // namespace
@@ -69,6 +68,11 @@ std::optional<Device> ParseDevice(std::string_view name) {
 }
 
 absl::StatusOr<UserTag> ParseUserTagJson(std::string_view json) {
+  // A NUL cannot appear raw in JSON, and RapidJSON would take it for the end of the input,
+  // accepting "{...}\0junk".
+  if (json.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError("body is not valid JSON: it contains a NUL byte");
+  }
   rapidjson::Document document;
   // Iterative parsing: deeply nested input cannot exhaust the stack. Encoding validation:
   // stored strings are always valid UTF-8, so answers are valid JSON.
@@ -130,8 +134,11 @@ absl::StatusOr<UserTag> ParseUserTagJson(std::string_view json) {
       return FieldError("product_info.product_id",
                         absl::StrCat("is longer than ", kMaxProductIdBytes, " bytes"));
     }
-    tag.product_id =
-        std::string(product_id->value.GetString(), product_id->value.GetStringLength());
+    std::string text(product_id->value.GetString(), product_id->value.GetStringLength());
+    if (!internal::IsValidUtf8(text)) {
+      return FieldError("product_info.product_id", "is not valid UTF-8");
+    }
+    tag.product_id = std::move(text);
   } else {
     return FieldError("product_info.product_id", "must be a 64-bit integer or a string");
   }
@@ -157,22 +164,20 @@ absl::StatusOr<UserTag> ParseUserTagJson(std::string_view json) {
 
 absl::Status ValidateUserTag(const UserTag& tag) {
   if (tag.cookie.empty()) return FieldError("cookie", "must not be empty");
-  if (tag.cookie.size() > kMaxCookieBytes) {
-    return FieldError("cookie", absl::StrCat("is longer than ", kMaxCookieBytes, " bytes"));
-  }
-  for (const auto& [name, value] :
-       {std::pair<std::string_view, const std::string*>{"country", &tag.country},
-        {"origin", &tag.origin},
-        {"product_info.brand_id", &tag.brand_id},
-        {"product_info.category_id", &tag.category_id}}) {
-    if (value->size() > kMaxFieldBytes) {
-      return FieldError(name, absl::StrCat("is longer than ", kMaxFieldBytes, " bytes"));
+  const auto* product_text = std::get_if<std::string>(&tag.product_id);
+  for (const auto& [name, value, max_bytes] :
+       {std::tuple<std::string_view, const std::string*, size_t>{"cookie", &tag.cookie,
+                                                                 kMaxCookieBytes},
+        {"country", &tag.country, kMaxFieldBytes},
+        {"origin", &tag.origin, kMaxFieldBytes},
+        {"product_info.brand_id", &tag.brand_id, kMaxFieldBytes},
+        {"product_info.category_id", &tag.category_id, kMaxFieldBytes},
+        {"product_info.product_id", product_text, kMaxProductIdBytes}}) {
+    if (value == nullptr) continue;
+    if (value->size() > max_bytes) {
+      return FieldError(name, absl::StrCat("is longer than ", max_bytes, " bytes"));
     }
-  }
-  if (const auto* id = std::get_if<std::string>(&tag.product_id);
-      id != nullptr && id->size() > kMaxProductIdBytes) {
-    return FieldError("product_info.product_id",
-                      absl::StrCat("is longer than ", kMaxProductIdBytes, " bytes"));
+    if (!internal::IsValidUtf8(*value)) return FieldError(name, "is not valid UTF-8");
   }
   if (tag.time < kMinTime || tag.time > kMaxTime) {
     return FieldError("time", "is outside years 0001-9999");

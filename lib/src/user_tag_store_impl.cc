@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "codec.h"
+#include "utf8.h"
 
 namespace allezon::internal {
 namespace {
@@ -172,6 +173,7 @@ absl::StatusOr<Profile> UserTagStoreImpl::GetProfile(std::string_view cookie, Ti
     return absl::InvalidArgumentError(
         absl::StrCat("cookie is longer than ", kMaxCookieBytes, " bytes"));
   }
+  if (!IsValidUtf8(cookie)) return absl::InvalidArgumentError("cookie is not valid UTF-8");
   Profile profile;
   profile.cookie = std::string(cookie);
   if (limit == 0 || range.begin == range.end || cookie.empty()) return profile;

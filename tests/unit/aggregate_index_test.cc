@@ -80,6 +80,10 @@ TEST_CASE("aggregate queries are validated") {
   AggregateQuery none = MakeQuery(kStreamStart, kStreamStart + 60000, Action::kView);
   none.aggregates.clear();
   CHECK_FALSE(db->aggregates().Query(none).ok());
+  CHECK(absl::IsInvalidArgument(db->aggregates()
+                                    .Query(MakeQuery(kStreamStart, kStreamStart + 60000,
+                                                     Action::kView, std::nullopt, "\xc3("))
+                                    .status()));
   const EpochMillis day = 24LL * 3600 * 1000;
   CHECK(db->aggregates().Query(MakeQuery(kStreamStart, kStreamStart + 366 * day, Action::kView)).ok());
   CHECK_FALSE(

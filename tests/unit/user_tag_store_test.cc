@@ -93,6 +93,8 @@ TEST_CASE("newest first, equal times later-accepted first, out of order, [begin,
   CHECK(times_in(0, 5, 200).empty());
   CHECK_FALSE(db->user_tags().GetProfile("c", {kStreamStart + 2, kStreamStart + 1}, 5).ok());
   CHECK_FALSE(db->user_tags().GetProfile("c", kEverything, -1).ok());
+  // Query input is echoed in answers, so it must be UTF-8 like stored data.
+  CHECK(absl::IsInvalidArgument(db->user_tags().GetProfile("\xff", kEverything, 5).status()));
 }
 
 TEST_CASE("each action keeps its own cap of the most recent tags") {

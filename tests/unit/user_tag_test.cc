@@ -138,3 +138,33 @@ TEST_CASE("unknown fields are ignored, oversized strings rejected, nesting is sa
 
 }  // namespace
 }  // namespace allezon
+
+namespace allezon {
+namespace {
+
+TEST_CASE("strings must be valid UTF-8 after unescaping; NUL bytes end nothing") {
+  const std::string tag = R"({"time":"2022-03-01T00:00:00Z","cookie":"COOKIE","country":"PL",)"
+                          R"("device":"PC","action":"VIEW","origin":"o","product_info":)"
+                          R"({"product_id":"PID","brand_id":"b","category_id":"c","price":1}})";
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string out = tag;
+    out.replace(out.find(from), from.size(), to);
+    return out;
+  };
+  CHECK(ParseUserTagJson(tag).ok());
+  CHECK(ParseUserTagJson(with("COOKIE", "\\ud83d\\ude00")).ok());  // a valid surrogate pair
+  for (const char* bad : {"\\udc00", "\\ud83d", "\\ud83dx", "\xff", "\xc0\xaf", "\xed\xa0\x80"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(ParseUserTagJson(with("COOKIE", bad)).ok());
+    CHECK_FALSE(ParseUserTagJson(with("PID", bad)).ok());
+  }
+  CHECK_FALSE(ParseUserTagJson(tag + std::string("\0junk", 5)).ok());
+  CHECK_FALSE(ParseUserTagJson(std::string(tag).insert(10, 1, '\0')).ok());
+
+  UserTag built = *ParseUserTagJson(tag);
+  built.brand_id = "\xed\xb0\x80";
+  CHECK(absl::IsInvalidArgument(ValidateUserTag(built)));
+}
+
+}  // namespace
+}  // namespace allezon
