@@ -5,6 +5,8 @@
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <mutex>
+#include <shared_mutex>
 
 #include "absl/strings/str_cat.h"
 #include "codec.h"
@@ -111,7 +113,7 @@ void AggregateIndexImpl::AddToCells(MinuteCells& cells, const AggregateDelta& de
 }
 
 size_t AggregateIndexImpl::open_minutes() const {
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   return open_.size();
 }
 
@@ -134,7 +136,7 @@ absl::Status AggregateIndexImpl::Recover(const Txn& txn) {
   Cursor cursor;
   if (absl::Status s = cursor.Open(txn, storage_->agg_log); !s.ok()) return s;
   MDB_val key, value;
-  absl::MutexLock lock(&mu_);
+  std::unique_lock lock(mu_);
   for (absl::StatusOr<bool> more = cursor.Seek(MDB_FIRST, &key, &value);;
        more = cursor.Seek(MDB_NEXT, &key, &value)) {
     if (!more.ok()) return more.status();
@@ -196,7 +198,7 @@ absl::Status AggregateIndexImpl::Write(const Txn& txn, std::span<const UserTag* 
 }
 
 void AggregateIndexImpl::Apply(std::span<const AggregateDelta> deltas) {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock lock(mu_);
   for (const AggregateDelta& delta : deltas) AddToCells(open_[delta.minute], delta);
   committed_sequence_ = sequence_;
   newest_.store(committed_newest_, std::memory_order_relaxed);
@@ -298,7 +300,7 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
   std::vector<int64_t> due;
   size_t open_count;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock lock(mu_);
     open_count = open_.size();
     if (!force && now - last_maintenance_ms_ < storage_->options.aggregate_fold_interval_ms &&
         open_count <= kMaxOpenMinutes) {
@@ -325,7 +327,7 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
   absl::StatusOr<Txn> txn = Txn::Begin(storage_->env, /*read_only=*/false);
   if (!txn.ok()) return txn.status();
   {
-    absl::ReaderMutexLock lock(&mu_);
+    std::shared_lock lock(mu_);
     for (int64_t minute : due) {
       if (absl::Status s = FoldInto(*txn, minute, open_.at(minute)); !s.ok()) return s;
       if (absl::Status s = DeleteMinutes(*txn, storage_->agg_log, minute, minute + 1); !s.ok()) {
@@ -338,7 +340,7 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
       if (absl::Status s = DeleteMinutes(*txn, dbi, kMinTime, retained_from); !s.ok()) return s;
     }
   }
-  absl::MutexLock lock(&mu_);
+  std::unique_lock lock(mu_);
   if (absl::Status s = txn->Commit(); !s.ok()) return s;
   for (int64_t minute : due) open_.erase(minute);
   if (drop) {
@@ -379,7 +381,7 @@ absl::StatusOr<AggregateResult> AggregateIndexImpl::Query(const AggregateQuery& 
   }
   if (buckets == 0) return result;
 
-  absl::ReaderMutexLock lock(&mu_);
+  std::shared_lock lock(mu_);
   ReadScope scope(*storage_);
   if (!scope.status().ok()) return scope.status();
   const uint8_t mask = (query.origin ? kOriginBit : 0) | (query.brand_id ? kBrandBit : 0) |

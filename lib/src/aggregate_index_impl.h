@@ -19,11 +19,11 @@
 #define ALLEZON_SRC_AGGREGATE_INDEX_IMPL_H_
 
 #include <atomic>
+#include <shared_mutex>
 #include <span>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "allezon/aggregate_index.h"
 #include "storage.h"
 
@@ -88,8 +88,8 @@ class AggregateIndexImpl final : public AggregateIndex {
   const Storage* storage_;
   // Shared by queries; exclusive while the writer changes what memory or blocks hold, so a
   // query never sees a minute both folded into a block and still in memory.
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<int64_t, MinuteCells> open_ ABSL_GUARDED_BY(mu_);
+  mutable std::shared_mutex mu_;
+  absl::flat_hash_map<int64_t, MinuteCells> open_;  // guarded by mu_
 
   std::atomic<EpochMillis> newest_{kMinTime};
   // Writer only.

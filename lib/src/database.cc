@@ -8,6 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <shared_mutex>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -17,7 +21,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl_compat.h"
-#include "absl/synchronization/mutex.h"
 #include "aggregate_index_impl.h"
 #include "storage.h"
 #include "user_tag_store_impl.h"
@@ -100,9 +103,10 @@ class DatabaseImpl final : public Database {
   AggregateIndexImpl aggregates_;
   int lock_fd_ = -1;
 
-  absl::Mutex queue_mu_;
-  std::deque<WriteRequest*> queue_ ABSL_GUARDED_BY(queue_mu_);
-  bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
+  std::mutex queue_mu_;
+  std::condition_variable work_cv_;      // the writer waits on it for queued work
+  std::deque<WriteRequest*> queue_;      // guarded by queue_mu_
+  bool closing_ = false;                 // guarded by queue_mu_
   std::thread writer_;
 
   std::atomic<uint64_t> max_map_size_{0};
@@ -114,9 +118,10 @@ class DatabaseImpl final : public Database {
 DatabaseImpl::~DatabaseImpl() {
   if (writer_.joinable()) {
     {
-      absl::MutexLock lock(&queue_mu_);
+      std::lock_guard lock(queue_mu_);
       closing_ = true;
     }
+    work_cv_.notify_one();
     writer_.join();
   }
   if (storage_.env != nullptr) mdb_env_close(storage_.env);
@@ -266,10 +271,11 @@ absl::Status DatabaseImpl::AddTags(std::span<const UserTag> tags) {
   WriteRequest request;
   request.tags = tags;
   {
-    absl::MutexLock lock(&queue_mu_);
+    std::lock_guard lock(queue_mu_);
     if (closing_) return absl::UnavailableError("database is closing");
     queue_.push_back(&request);
   }
+  work_cv_.notify_one();
   while (request.done.load(std::memory_order_acquire) == 0) {
     // Returns at once if `done` is no longer 0; spurious wakes just loop.
     syscall(SYS_futex, &request.done, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
@@ -278,17 +284,16 @@ absl::Status DatabaseImpl::AddTags(std::span<const UserTag> tags) {
 }
 
 void DatabaseImpl::WriterLoop() {
-  const auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+  const auto has_work = [this] {  // called with queue_mu_ held
     return !queue_.empty() || closing_;
   };
-  const absl::Duration idle_wait =
-      absl::Milliseconds(std::max<int64_t>(10, storage_.options.aggregate_fold_interval_ms));
+  const auto idle_wait = std::chrono::milliseconds(std::max<int64_t>(10, storage_.options.aggregate_fold_interval_ms));
   std::vector<WriteRequest*> batch;
   for (;;) {
     batch.clear();
     {
-      absl::MutexLock lock(&queue_mu_);
-      queue_mu_.AwaitWithTimeout(absl::Condition(&has_work), idle_wait);
+      std::unique_lock lock(queue_mu_);
+      work_cv_.wait_for(lock, idle_wait, has_work);
       if (queue_.empty() && closing_) break;
       size_t tags = 0;
       while (!queue_.empty() && (batch.empty() || tags + queue_.front()->tags.size() <=
@@ -378,7 +383,7 @@ uint64_t DatabaseImpl::CurrentMapSize() const {
 }
 
 absl::Status DatabaseImpl::GrowMap() {
-  absl::MutexLock lock(&storage_.resize_mu);  // waits out every open read transaction
+  std::unique_lock lock(storage_.resize_mu);  // waits out every open read transaction
   const uint64_t current = CurrentMapSize();
   const uint64_t limit = max_map_size_.load();
   uint64_t target = current * 2;
@@ -430,7 +435,7 @@ absl::Status DatabaseImpl::Backup(const std::string& directory) const {
   if (!std::filesystem::is_empty(directory, error)) {
     return absl::InvalidArgumentError(absl::StrCat("backup directory ", directory, " is not empty"));
   }
-  absl::ReaderMutexLock lock(&storage_.resize_mu);
+  std::shared_lock lock(storage_.resize_mu);
   if (int rc = mdb_env_copy2(storage_.env, directory.c_str(), MDB_CP_COMPACT); rc != 0) {
     return LmdbError(rc, absl::StrCat("backup to ", directory));
   }

@@ -7,8 +7,9 @@
 #include <lmdb.h>
 
 #include <cstdint>
+#include <mutex>
+#include <shared_mutex>
 
-#include "absl/synchronization/mutex.h"
 #include "allezon/options.h"
 #include "lmdb_env.h"
 #include "string_pool.h"
@@ -36,13 +37,15 @@ struct Storage {
 
   // Held shared by every read transaction, exclusively by the writer while it resizes the
   // map (LMDB forbids mdb_env_set_mapsize while any transaction is open).
-  mutable absl::Mutex resize_mu;
+  // std::shared_mutex rather than absl::Mutex: Debian's Abseil is not built for
+  // ThreadSanitizer, which then cannot see absl locks and reports false races.
+  mutable std::shared_mutex resize_mu;
 };
 
 // A read transaction that also keeps the map from being resized while it is open.
 class ReadScope {
  public:
-  explicit ReadScope(const Storage& storage) : lock_(&storage.resize_mu) {
+  explicit ReadScope(const Storage& storage) : lock_(storage.resize_mu) {
     absl::StatusOr<Txn> txn = Txn::Begin(storage.env, /*read_only=*/true);
     if (txn.ok()) {
       txn_ = std::move(*txn);
@@ -54,7 +57,7 @@ class ReadScope {
   const Txn& txn() const { return txn_; }
 
  private:
-  absl::ReaderMutexLock lock_;
+  std::shared_lock<std::shared_mutex> lock_;
   Txn txn_;
   absl::Status status_;
 };
