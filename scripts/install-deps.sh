@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the project builds and tests with. Idempotent and quick when
-# everything is already there (no apt-get call at all).
+# Installs the Debian packages the project builds with; `install-deps.sh test` adds what the
+# test command needs besides (clang and its sanitizer runtimes, for the fuzzing smoke run).
+# Idempotent and quick when everything is already there (no apt-get call at all).
 set -euo pipefail
 
 packages=(
@@ -8,6 +9,9 @@ packages=(
   libabsl-dev liblmdb-dev rapidjson-dev libcpp-httplib-dev doctest-dev
   python3 curl
 )
+if [[ "${1:-}" == "test" ]]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 # Optional extras: benchmarks (Google Benchmark, wrk), fuzzing (clang), backups (mdb_copy).
 if [[ "${ALLEZON_EXTRA_PACKAGES:-}" == "1" ]]; then
   packages+=(libbenchmark-dev wrk clang lmdb-utils)

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test: first a RelWithDebInfo build with the whole suite,
-# then the same suite (less the tests labelled "slow", which only repeat long runs) under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
-# ALLEZON_SKIP_SANITIZE=1 skips the second pass (quicker local runs).
+# Builds everything and runs every test:
+#   1. a RelWithDebInfo build with the whole suite;
+#   2. the same suite (less the tests labelled "slow", which only repeat long runs) under
+#      AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. the library's unit tests (concurrent readers and writers included) under
+#      ThreadSanitizer;
+#   4. a short libFuzzer run of each fuzz target (clang).
+# ALLEZON_SKIP_SANITIZE=1 runs pass 1 only (quicker local runs).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 jobs="$(nproc)"
-"$root/scripts/install-deps.sh"
+"$root/scripts/install-deps.sh" test
 
 # run_suite DIR "CTEST ARGS" CMAKE ARGS...
 run_suite() {
@@ -24,5 +28,16 @@ run_suite "$root/build-test" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANI
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$root/build-asan" "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=ON
+fi
+if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
+  echo "=== ThreadSanitizer: library tests"
+  cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_TSAN=ON \
+    -DALLEZON_BUILD_EXAMPLES=OFF >/dev/null
+  cmake --build "$root/build-tsan" -j"$jobs" --target allezon_unit_tests allezon_durability_lib_tests
+  TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/tests/unit/allezon_unit_tests" --no-colors
+  TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/tests/durability/allezon_durability_lib_tests" \
+    --no-colors
+  echo "=== fuzzing smoke run"
+  BUILD_DIR="$root/build-fuzz" JOBS="$jobs" "$root/fuzz/run.sh" "${ALLEZON_FUZZ_SECONDS:-10}"
 fi
 echo "=== all tests passed"
