@@ -40,7 +40,7 @@
 namespace allezon::server {
 
 struct ConnectionLimits {
-  size_t threads = 64;
+  size_t threads = 256;
   size_t max_queued = 1024;
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 2 * 1024 * 1024 + 64 * 1024;

@@ -32,7 +32,7 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int64_t port = 8080;
   std::string port_file;
-  int64_t threads = 64;
+  int64_t threads = 256;
   int64_t max_body_bytes = 64 * 1024;
   int64_t max_query_body_bytes = 1024 * 1024;
   int64_t keep_alive_timeout_s = 5;
@@ -73,7 +73,7 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
        string_flag(&o->port_file)},
       {"data-dir", "DIR", "database directory, created if missing (default ./data)",
        string_flag(&db.data_dir)},
-      {"threads", "N", "HTTP worker threads = connections served at once (default 64)",
+      {"threads", "N", "HTTP worker threads = connections served at once (default 256)",
        int_flag(&o->threads, 1, 4096)},
       {"max-queued-connections", "N",
        "connections waiting for a thread; beyond, new ones get 503 and close (default 1024)",
