@@ -3,8 +3,8 @@
 #   1. a RelWithDebInfo build with the whole suite;
 #   2. the same suite (less the tests labelled "slow", which only repeat long runs) under
 #      AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. the library's unit tests (concurrent readers and writers included) under
-#      ThreadSanitizer;
+#   3. under ThreadSanitizer: the library's unit tests (concurrent readers and writers
+#      included) and the integration suite against a TSan-built server;
 #   4. a short libFuzzer run of each fuzz target (clang).
 # ALLEZON_SKIP_SANITIZE=1 runs pass 1 only (quicker local runs).
 set -euo pipefail
@@ -30,13 +30,16 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
     run_suite "$root/build-asan" "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=ON
 fi
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
-  echo "=== ThreadSanitizer: library tests"
+  echo "=== ThreadSanitizer: library tests, and the server under the integration suite"
   cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_TSAN=ON \
     -DALLEZON_BUILD_EXAMPLES=OFF >/dev/null
-  cmake --build "$root/build-tsan" -j"$jobs" --target allezon_unit_tests allezon_durability_lib_tests
-  TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/tests/unit/allezon_unit_tests" --no-colors
-  TSAN_OPTIONS=halt_on_error=1 "$root/build-tsan/tests/durability/allezon_durability_lib_tests" \
-    --no-colors
+  cmake --build "$root/build-tsan" -j"$jobs" --target allezon_unit_tests \
+    allezon_durability_lib_tests allezon-server allezon_integration_tests
+  export TSAN_OPTIONS="halt_on_error=1 suppressions=$root/tests/tsan.supp"
+  "$root/build-tsan/tests/unit/allezon_unit_tests" --no-colors
+  "$root/build-tsan/tests/durability/allezon_durability_lib_tests" --no-colors
+  (cd "$root/build-tsan" && ctest --output-on-failure --timeout 300 -j"$jobs" -L integration)
+  unset TSAN_OPTIONS
   echo "=== fuzzing smoke run"
   BUILD_DIR="$root/build-fuzz" JOBS="$jobs" "$root/fuzz/run.sh" "${ALLEZON_FUZZ_SECONDS:-10}"
 fi
