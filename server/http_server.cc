@@ -273,13 +273,9 @@ class ConnectionStream final : public httplib::Stream {
                   std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(20))) <= 0) {
         continue;
       }
-      const ssize_t n = ::recv(sock_, buffer_, sizeof(buffer_), MSG_DONTWAIT);
-      if (n > 0) {
-        pos_ = 0;
-        len_ = static_cast<size_t>(n);
-        return true;
+      if (const RecvResult r = RecvSome(); r != RecvResult::kWouldBlock) {
+        return r == RecvResult::kData;
       }
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return false;
     }
   }
 
@@ -337,17 +333,28 @@ class ConnectionStream final : public httplib::Stream {
   socket_t socket() const override { return sock_; }
 
  private:
+  enum class RecvResult { kData, kWouldBlock, kClosed };
+  // One non-blocking recv into the buffer: kClosed when the peer closed or the socket failed.
+  RecvResult RecvSome() {
+    const ssize_t n = ::recv(sock_, buffer_, sizeof(buffer_), MSG_DONTWAIT);
+    if (n > 0) {
+      pos_ = 0;
+      len_ = static_cast<size_t>(n);
+      return RecvResult::kData;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      return RecvResult::kClosed;
+    }
+    return RecvResult::kWouldBlock;
+  }
+
   // Reads more input, waiting no longer than the read timeout and the request's deadline.
   bool Fill() {
     const ConnectionLimits& limits = server_->limits_;
     for (;;) {
-      const ssize_t n = ::recv(sock_, buffer_, sizeof(buffer_), MSG_DONTWAIT);
-      if (n > 0) {
-        pos_ = 0;
-        len_ = static_cast<size_t>(n);
-        return true;
+      if (const RecvResult r = RecvSome(); r != RecvResult::kWouldBlock) {
+        return r == RecvResult::kData;
       }
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return false;
       const auto now = Clock::now();
       const auto until = std::min(now + limits.read_timeout, deadline_);
       if (now >= until || PollOne(sock_, POLLIN, until - now) == 0) {
