@@ -27,7 +27,8 @@ run_suite() {
 run_suite "$root/build-test" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=OFF
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite "$root/build-asan" "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=ON
+    run_suite "$root/build-asan" "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=ON \
+      -DALLEZON_BUILD_BENCHMARKS=OFF -DALLEZON_BUILD_EXAMPLES=OFF
 fi
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   echo "=== ThreadSanitizer: library tests, and the server under the integration suite"
