@@ -187,8 +187,13 @@ absl::Status DatabaseImpl::OpenEnvironment(const Options& options) {
 }
 
 absl::Status DatabaseImpl::CheckFileSize() const {
-  // LMDB trusts the last page number recorded in its meta page; pages past the end of a
-  // truncated file (a damaged disk, an incomplete copy) fault with SIGBUS when touched.
+  // LMDB's meta page records the last page number in use, and the file may legitimately end
+  // before it: pages allocated and freed again within one transaction ("loose" pages) are
+  // never written, and kill -9 leaves the file that short (seen after a crash). But pages
+  // past the end of the file fault with SIGBUS when touched, which is also what a file cut
+  // short by damage or an incomplete copy does. Extending the file with zeros to the recorded
+  // size makes both safe: a loose page is rewritten before it is read again, and a page lost
+  // to damage reads as zeros, which LMDB reports as MDB_CORRUPTED instead of crashing.
   MDB_envinfo info;
   MDB_stat stat;
   mdb_env_info(storage_.env, &info);
@@ -199,10 +204,11 @@ absl::Status DatabaseImpl::CheckFileSize() const {
     return absl::FailedPreconditionError("cannot inspect data.mdb");
   }
   const uint64_t needed = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
-  if (static_cast<uint64_t>(file.st_size) < needed) {
+  if (static_cast<uint64_t>(file.st_size) < needed &&
+      ftruncate(fd, static_cast<off_t>(needed)) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
-        storage_.options.data_dir, "/data.mdb is truncated (", file.st_size, " bytes, needs ",
-        needed, "): the database is damaged or an incomplete copy"));
+        storage_.options.data_dir, "/data.mdb is shorter (", file.st_size,
+        " bytes) than its pages (", needed, ") and cannot be extended: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
