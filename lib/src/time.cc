@@ -166,42 +166,37 @@ char* FormatFast(EpochMillis time, bool millis, char* out) {
   return out;
 }
 
-}  // namespace
-
-void internal::AppendTagTime(EpochMillis time, std::string* out) {
-  char buffer[40];
-  if (char* end = FormatFast(time, /*millis=*/true, buffer)) {
-    out->append(buffer, static_cast<size_t>(end - buffer));
-  } else {
-    out->append(FormatTagTime(time));
-  }
-}
-
-std::string FormatTagTime(EpochMillis time) {
-  char buffer[40];
-  if (char* end = FormatFast(time, /*millis=*/true, buffer)) {
-    return std::string(buffer, static_cast<size_t>(end - buffer));
-  }
+// Any year: by hand for 0000-9999 (every validated time), snprintf for the rest. Returns the
+// length written into `buffer` (at least 40 bytes).
+size_t FormatTime(EpochMillis time, bool millis, char* buffer) {
+  if (char* end = FormatFast(time, millis, buffer)) return static_cast<size_t>(end - buffer);
   const CivilTime c = CivilFromMillis(time);
-  const int n = std::snprintf(buffer, sizeof(buffer), "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
+  // The format without milliseconds ignores the last argument.
+  const int n = std::snprintf(buffer, 40,
+                              millis ? "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ"
+                                     : "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld",
                               static_cast<long long>(c.year), static_cast<long long>(c.month),
                               static_cast<long long>(c.day), static_cast<long long>(c.hour),
                               static_cast<long long>(c.minute), static_cast<long long>(c.second),
                               static_cast<long long>(c.millis));
-  return std::string(buffer, n);
+  return static_cast<size_t>(n);
+}
+
+}  // namespace
+
+void internal::AppendTagTime(EpochMillis time, std::string* out) {
+  char buffer[40];
+  out->append(buffer, FormatTime(time, /*millis=*/true, buffer));
+}
+
+std::string FormatTagTime(EpochMillis time) {
+  char buffer[40];
+  return std::string(buffer, FormatTime(time, /*millis=*/true, buffer));
 }
 
 std::string FormatBucketTime(EpochMillis time) {
   char buffer[40];
-  if (char* end = FormatFast(time, /*millis=*/false, buffer)) {
-    return std::string(buffer, static_cast<size_t>(end - buffer));
-  }
-  const CivilTime c = CivilFromMillis(time);
-  const int n = std::snprintf(buffer, sizeof(buffer), "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld",
-                              static_cast<long long>(c.year), static_cast<long long>(c.month),
-                              static_cast<long long>(c.day), static_cast<long long>(c.hour),
-                              static_cast<long long>(c.minute), static_cast<long long>(c.second));
-  return std::string(buffer, n);
+  return std::string(buffer, FormatTime(time, /*millis=*/false, buffer));
 }
 
 absl::StatusOr<EpochMillis> ParseRangeTime(std::string_view text) {
