@@ -36,7 +36,7 @@ using internal::Txn;
 using internal::UserTagStoreImpl;
 
 constexpr std::string_view kFormatKey = "format";
-constexpr std::string_view kFormatValue = "allezon/1";
+constexpr std::string_view kFormatValue = "allezon/2";
 constexpr const char* kDatabaseNames[] = {"meta",     "strings",  "string_ids",
                                           "profiles", "agg_log", "agg_blocks"};
 
