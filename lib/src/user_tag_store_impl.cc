@@ -65,6 +65,28 @@ absl::Status UserTagStoreImpl::Write(const Txn& txn, std::span<const UserTag* co
   return absl::OkStatus();
 }
 
+template <typename Reserve, typename Visit>
+absl::Status UserTagStoreImpl::VisitList(const Txn& txn, std::string_view key, TimeRange range,
+                                         int32_t limit, Reserve&& reserve, Visit&& visit) const {
+  absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
+  if (!record.ok()) return absl::IsNotFound(record.status()) ? absl::OkStatus() : record.status();
+  {
+    ByteReader reader(*record);
+    RecordHeader header;
+    if (ReadRecordHeader(reader, record->size(), &header).ok()) {
+      reserve(static_cast<size_t>(std::min<uint64_t>(header.count, static_cast<uint64_t>(limit))));
+    }
+  }
+  int32_t emitted = 0;
+  return WalkRecord(*record, [&](int64_t time, ByteReader& reader) {
+    if (time < range.begin) return false;  // the rest is older still
+    const DecodedBody body = ReadBody(reader);
+    if (time >= range.end) return true;
+    visit(time, body);
+    return ++emitted < limit;
+  });
+}
+
 absl::StatusOr<Profile> UserTagStoreImpl::GetProfile(std::string_view cookie, TimeRange range,
                                                      int32_t limit) const {
   if (limit < 0) return absl::InvalidArgumentError("limit must be a non-negative integer");
@@ -85,41 +107,27 @@ absl::StatusOr<Profile> UserTagStoreImpl::GetProfile(std::string_view cookie, Ti
   const StringPool& pool = storage_->strings_pool;
   for (Action action : {Action::kView, Action::kBuy}) {
     std::vector<UserTag>& out = action == Action::kView ? profile.views : profile.buys;
-    absl::StatusOr<std::string_view> record =
-        scope.txn().Get(storage_->profiles, ProfileKey(cookie, action));
-    if (!record.ok()) {
-      if (absl::IsNotFound(record.status())) continue;
-      return record.status();
-    }
-    {
-      ByteReader reader(*record);  // the entry count: size the list once
-      RecordHeader header;
-      if (ReadRecordHeader(reader, record->size(), &header).ok()) {
-        out.reserve(static_cast<size_t>(std::min<uint64_t>(header.count, static_cast<uint64_t>(limit))));
-      }
-    }
-    absl::Status walked = WalkRecord(*record, [&](int64_t time, ByteReader& reader) {
-      if (time < range.begin) return false;  // the rest is older still
-      const DecodedBody body = ReadBody(reader);
-      if (time >= range.end) return true;
-      UserTag& tag = out.emplace_back();
-      tag.time = time;
-      tag.cookie = profile.cookie;
-      tag.action = action;
-      tag.device = static_cast<Device>(std::min<uint8_t>(body.flags & kDeviceMask, 2));
-      tag.country = pool.Get(body.ids.country);
-      tag.origin = pool.Get(body.ids.origin);
-      tag.brand_id = pool.Get(body.ids.brand);
-      tag.category_id = pool.Get(body.ids.category);
-      if (body.flags & kStringProductFlag) {
-        tag.product_id = std::string(body.product_text);
-      } else {
-        tag.product_id = body.product_number;
-      }
-      tag.price = static_cast<int32_t>(body.price);
-      return static_cast<int32_t>(out.size()) < limit;
-    });
-    if (!walked.ok()) return walked;
+    absl::Status visited = VisitList(
+        scope.txn(), ProfileKey(cookie, action), range, limit,
+        [&](size_t expected) { out.reserve(expected); },
+        [&](int64_t time, const DecodedBody& body) {
+          UserTag& tag = out.emplace_back();
+          tag.time = time;
+          tag.cookie = profile.cookie;
+          tag.action = action;
+          tag.device = body.device();
+          tag.country = pool.Get(body.ids.country);
+          tag.origin = pool.Get(body.ids.origin);
+          tag.brand_id = pool.Get(body.ids.brand);
+          tag.category_id = pool.Get(body.ids.category);
+          if (body.product_is_text()) {
+            tag.product_id = std::string(body.product_text);
+          } else {
+            tag.product_id = body.product_number;
+          }
+          tag.price = static_cast<int32_t>(body.price);
+        });
+    if (!visited.ok()) return visited;
   }
   return profile;
 }

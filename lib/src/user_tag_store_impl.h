@@ -1,22 +1,12 @@
-// Internal: the UserTagStore over the `profiles` LMDB database.
-//
-// Layout: one record per (cookie, action), key = cookie bytes + one action byte, value = the
-// list of that cookie's tags of that action, newest first (among equal times the later
-// accepted first), at most Options::profile_cap long:
-//   varint count, then per tag:
-//     time      zigzag varint (first tag: absolute; later tags: previous time - this time)
-//     flags     1 byte: device in bits 0-1, bit 2 set when product_id is a string
-//     country, origin, brand_id, category_id: varint string-pool ids
-//     product   zigzag varint, or varint length + bytes when a string
-//     price     zigzag varint
-// "Newest first within [begin, end), at most N" is one forward walk that stops early; the
-// whole record is one LMDB value, so a profile query is two B-tree lookups.
+// Internal: the UserTagStore over the `profiles` LMDB database (record layout:
+// profile_record.h). A profile query is two B-tree lookups and a forward walk of each list.
 #ifndef ALLEZON_SRC_USER_TAG_STORE_IMPL_H_
 #define ALLEZON_SRC_USER_TAG_STORE_IMPL_H_
 
 #include <span>
 
 #include "allezon/user_tag_store.h"
+#include "profile_record.h"
 #include "storage.h"
 
 namespace allezon::internal {
@@ -34,6 +24,14 @@ class UserTagStoreImpl final : public UserTagStore {
                      std::span<const TagIds> ids) const;
 
  private:
+  // The one place stored entries are read: calls reserve(expected_count) once, then
+  // visit(time, const DecodedBody&) for each entry of the (cookie, action) list `key` with
+  // time in [range.begin, range.end), newest first (equal times: later accepted first), at
+  // most `limit` of them (limit > 0). The body's views are valid during the call only.
+  template <typename Reserve, typename Visit>
+  absl::Status VisitList(const Txn& txn, std::string_view key, TimeRange range, int32_t limit,
+                         Reserve&& reserve, Visit&& visit) const;
+
   const Storage* storage_;
 };
 
