@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -22,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl_compat.h"
 #include "aggregate_index_impl.h"
+#include "profile_staging.h"
 #include "storage.h"
 #include "user_tag_store_impl.h"
 
@@ -37,8 +40,8 @@ using internal::UserTagStoreImpl;
 
 constexpr std::string_view kFormatKey = "format";
 constexpr std::string_view kFormatValue = "allezon/2";
-constexpr const char* kDatabaseNames[] = {"meta",     "strings",  "string_ids",
-                                          "profiles", "agg_log", "agg_blocks"};
+constexpr const char* kDatabaseNames[] = {"meta",    "strings", "string_ids", "profiles",
+                                          "profile_log", "agg_log", "agg_blocks"};
 
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
@@ -65,7 +68,7 @@ absl::Status ValidateOptions(const Options& options) {
 
 class DatabaseImpl final : public Database {
  public:
-  DatabaseImpl() : user_tags_(&storage_), aggregates_(&storage_) {}
+  DatabaseImpl() : staging_(&storage_), user_tags_(&storage_, &staging_), aggregates_(&storage_) {}
   ~DatabaseImpl() override;
 
   absl::Status OpenEnvironment(const Options& options);
@@ -93,12 +96,15 @@ class DatabaseImpl final : public Database {
   absl::Status InitializeDatabases();
   void WriterLoop();
   absl::Status CommitBatch(const std::vector<WriteRequest*>& batch);
-  absl::Status TryCommit(std::span<const UserTag* const> tags);
+  absl::Status TryCommit(std::span<const UserTag* const> tags, size_t fold_tags);
+  // With no tags waiting: folds a slice of staged profile tags and trims their log.
+  absl::Status FoldIdle();
   // Doubles the map (bounded by the max map size). ResourceExhausted when it cannot grow.
   absl::Status GrowMap();
   uint64_t CurrentMapSize() const;
 
   internal::Storage storage_;
+  internal::ProfileStaging staging_;
   UserTagStoreImpl user_tags_;
   AggregateIndexImpl aggregates_;
   int lock_fd_ = -1;
@@ -113,6 +119,7 @@ class DatabaseImpl final : public Database {
   std::atomic<uint64_t> tags_written_{0};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> largest_batch_{0};
+  std::array<std::atomic<uint64_t>, DatabaseStats::kBatchSizeBuckets> batch_sizes_{};
 };
 
 DatabaseImpl::~DatabaseImpl() {
@@ -237,8 +244,9 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       }
     }
   }
-  MDB_dbi* handles[] = {&storage_.meta,     &storage_.strings, &storage_.string_ids,
-                        &storage_.profiles, &storage_.agg_log, &storage_.agg_blocks};
+  MDB_dbi* handles[] = {&storage_.meta,        &storage_.strings, &storage_.string_ids,
+                        &storage_.profiles,    &storage_.profile_log, &storage_.agg_log,
+                        &storage_.agg_blocks};
   for (size_t i = 0; i < std::size(handles); ++i) {
     if (int rc = mdb_dbi_open(txn->get(), kDatabaseNames[i], MDB_CREATE, handles[i]); rc != 0) {
       return LmdbError(rc, absl::StrCat("cannot open table ", kDatabaseNames[i]));
@@ -261,6 +269,7 @@ absl::Status DatabaseImpl::InitializeDatabases() {
     return s;
   }
   if (absl::Status s = aggregates_.Recover(*txn); !s.ok()) return s;
+  if (absl::Status s = staging_.Recover(*txn); !s.ok()) return s;
   if (absl::Status s = txn->Commit(); !s.ok()) return s;
   writer_ = std::thread([this] { WriterLoop(); });
   return absl::OkStatus();
@@ -295,11 +304,12 @@ void DatabaseImpl::WriterLoop() {
   };
   const auto idle_wait = std::chrono::milliseconds(std::max<int64_t>(10, storage_.options.aggregate_fold_interval_ms));
   std::vector<WriteRequest*> batch;
+  bool folding_idle = false;  // folding staged profile tags while no writes wait
   for (;;) {
     batch.clear();
     {
       std::unique_lock lock(queue_mu_);
-      work_cv_.wait_for(lock, idle_wait, has_work);
+      work_cv_.wait_for(lock, folding_idle ? std::chrono::milliseconds(0) : idle_wait, has_work);
       if (queue_.empty() && closing_) break;
       size_t tags = 0;
       while (!queue_.empty() && (batch.empty() || tags + queue_.front()->tags.size() <=
@@ -320,6 +330,13 @@ void DatabaseImpl::WriterLoop() {
         // worst a spurious wake of another futex user, as with glibc's mutex unlock).
         syscall(SYS_futex, done, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
       }
+      folding_idle = false;
+    } else if (staging_.HasBacklog()) {
+      // Idle (a full wait without writes): fold staged profile tags in slices, checking for
+      // writes between slices, so memory and the log shrink while the disk has time.
+      folding_idle = FoldIdle().ok() && staging_.HasBacklog();
+    } else {
+      folding_idle = false;
     }
     absl::Status maintained = aggregates_.Maintain(/*force=*/false);
     if (internal::IsMapFull(maintained) && GrowMap().ok()) {
@@ -334,8 +351,9 @@ absl::Status DatabaseImpl::CommitBatch(const std::vector<WriteRequest*>& batch) 
   for (const WriteRequest* request : batch) {
     for (const UserTag& tag : request->tags) tags.push_back(&tag);
   }
+  const size_t fold_tags = staging_.FoldQuota(tags.size());
   for (;;) {
-    absl::Status status = TryCommit(tags);
+    absl::Status status = TryCommit(tags, fold_tags);
     if (status.ok()) {
       tags_written_.fetch_add(tags.size(), std::memory_order_relaxed);
       commits_.fetch_add(1, std::memory_order_relaxed);
@@ -343,6 +361,9 @@ absl::Status DatabaseImpl::CommitBatch(const std::vector<WriteRequest*>& batch) 
       while (tags.size() > largest &&
              !largest_batch_.compare_exchange_weak(largest, tags.size())) {
       }
+      const size_t bucket = std::min<size_t>(std::bit_width(tags.size() - 1),
+                                             DatabaseStats::kBatchSizeBuckets - 1);
+      batch_sizes_[bucket].fetch_add(1, std::memory_order_relaxed);
       return status;
     }
     if (!internal::IsMapFull(status)) return status;
@@ -350,7 +371,7 @@ absl::Status DatabaseImpl::CommitBatch(const std::vector<WriteRequest*>& batch) 
   }
 }
 
-absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags) {
+absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags, size_t fold_tags) {
   std::vector<TagIds> ids(tags.size());
   std::vector<AggregateDelta> deltas;
   absl::Status status = [&]() -> absl::Status {
@@ -368,18 +389,42 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags) {
         *id = *interned;
       }
     }
-    if (absl::Status s = user_tags_.Write(*txn, tags, ids); !s.ok()) return s;
+    if (absl::Status s = staging_.Write(*txn, tags, ids, fold_tags); !s.ok()) return s;
     if (absl::Status s = aggregates_.Write(*txn, tags, ids, &deltas); !s.ok()) return s;
     return txn->Commit();
   }();
   if (!status.ok()) {
     storage_.strings_pool.Rollback();
+    staging_.Rollback();
     aggregates_.Rollback();
     return status;
   }
   storage_.strings_pool.Commit();
+  staging_.Commit();
   aggregates_.Apply(deltas);
   return absl::OkStatus();
+}
+
+absl::Status DatabaseImpl::FoldIdle() {
+  for (;;) {
+    absl::Status status = [&]() -> absl::Status {
+      absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
+      if (!txn.ok()) return txn.status();
+      if (absl::Status s = staging_.Write(*txn, {}, {}, storage_.options.max_batch_tags);
+          !s.ok()) {
+        return s;
+      }
+      return txn->Commit();
+    }();
+    if (status.ok()) {
+      staging_.Commit();
+      commits_.fetch_add(1, std::memory_order_relaxed);
+      return status;
+    }
+    staging_.Rollback();
+    if (!internal::IsMapFull(status)) return status;
+    if (absl::Status grown = GrowMap(); !grown.ok()) return grown;
+  }
 }
 
 uint64_t DatabaseImpl::CurrentMapSize() const {
@@ -414,6 +459,11 @@ DatabaseStats DatabaseImpl::Stats() const {
   stats.tags_written = tags_written_.load(std::memory_order_relaxed);
   stats.commits = commits_.load(std::memory_order_relaxed);
   stats.largest_batch = largest_batch_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < batch_sizes_.size(); ++i) {
+    stats.commits_by_batch_size[i] = batch_sizes_[i].load(std::memory_order_relaxed);
+  }
+  stats.staged_profile_tags = staging_.staged_tags();
+  stats.profile_log_tags = staging_.log_tags();
   stats.newest_time = aggregates_.newest_time();
   stats.open_minutes = aggregates_.open_minutes();
   internal::ReadScope scope(storage_);
@@ -423,12 +473,7 @@ DatabaseStats DatabaseImpl::Stats() const {
   mdb_env_stat(storage_.env, &env_stat);
   stats.map_size = info.me_mapsize;
   stats.map_used = (info.me_last_pgno + 1) * static_cast<uint64_t>(env_stat.ms_psize);
-  if (scope.status().ok()) {
-    MDB_stat profile_stat;
-    if (mdb_stat(scope.txn().get(), storage_.profiles, &profile_stat) == 0) {
-      stats.profile_records = profile_stat.ms_entries;
-    }
-  }
+  stats.profile_records = staging_.lists();
   return stats;
 }
 

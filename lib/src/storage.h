@@ -5,6 +5,7 @@
 #define ALLEZON_SRC_STORAGE_H_
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #include <cstdint>
 #include <mutex>
@@ -15,6 +16,30 @@
 #include "string_pool.h"
 
 namespace allezon::internal {
+
+// A reader/writer lock that lets a waiting writer in ahead of new readers. std::shared_mutex
+// (glibc's default rwlock) prefers readers, so a steady stream of profile queries could hold
+// off the writer's brief exclusive step after every commit indefinitely.
+class WriterPreferringLock {
+ public:
+  WriterPreferringLock() {
+    pthread_rwlockattr_t attributes;
+    pthread_rwlockattr_init(&attributes);
+    pthread_rwlockattr_setkind_np(&attributes, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock_, &attributes);
+    pthread_rwlockattr_destroy(&attributes);
+  }
+  ~WriterPreferringLock() { pthread_rwlock_destroy(&lock_); }
+  WriterPreferringLock(const WriterPreferringLock&) = delete;
+  WriterPreferringLock& operator=(const WriterPreferringLock&) = delete;
+  void lock() { pthread_rwlock_wrlock(&lock_); }
+  void unlock() { pthread_rwlock_unlock(&lock_); }
+  void lock_shared() { pthread_rwlock_rdlock(&lock_); }
+  void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+
+ private:
+  pthread_rwlock_t lock_;
+};
 
 // Interned ids of one tag's low-cardinality strings.
 struct TagIds {
@@ -27,10 +52,11 @@ struct TagIds {
 struct Storage {
   Options options;
   MDB_env* env = nullptr;
-  MDB_dbi meta = 0;        // format marker, newest event time, log sequence
+  MDB_dbi meta = 0;        // format marker, newest event time, log sequences
   MDB_dbi strings = 0;     // "s" + string -> id (4 bytes, big-endian)
   MDB_dbi string_ids = 0;  // id -> string
-  MDB_dbi profiles = 0;    // cookie + action byte -> capped tag list (user_tag_store_impl.cc)
+  MDB_dbi profiles = 0;    // cookie + action byte -> capped tag list (profile_record.h)
+  MDB_dbi profile_log = 0; // sequence -> a commit's tags not yet in their lists (profile_staging.h)
   MDB_dbi agg_log = 0;     // minute + sequence -> one tag's aggregate fields (not yet folded)
   MDB_dbi agg_blocks = 0;  // minute + action + mask -> sorted cells (aggregate_index_impl.cc)
   StringPool strings_pool;
@@ -40,12 +66,19 @@ struct Storage {
   // std::shared_mutex rather than absl::Mutex: Debian's Abseil is not built for
   // ThreadSanitizer, which then cannot see absl locks and reports false races.
   mutable std::shared_mutex resize_mu;
+
+  // Held shared by every read transaction from before its snapshot begins, exclusively by
+  // the writer while it publishes staged profile tags (profile_staging.h), so a reader sees
+  // the staged tags that match its snapshot.
+  mutable WriterPreferringLock staging_mu;
 };
 
-// A read transaction that also keeps the map from being resized while it is open.
+// A read transaction that also keeps the map from being resized while it is open and
+// pins the staged profile tags that belong with its snapshot.
 class ReadScope {
  public:
-  explicit ReadScope(const Storage& storage) : lock_(storage.resize_mu) {
+  explicit ReadScope(const Storage& storage)
+      : staging_lock_(storage.staging_mu), lock_(storage.resize_mu) {
     absl::StatusOr<Txn> txn = Txn::Begin(storage.env, /*read_only=*/true);
     if (txn.ok()) {
       txn_ = std::move(*txn);
@@ -57,6 +90,7 @@ class ReadScope {
   const Txn& txn() const { return txn_; }
 
  private:
+  std::shared_lock<WriterPreferringLock> staging_lock_;
   std::shared_lock<std::shared_mutex> lock_;
   Txn txn_;
   absl::Status status_;

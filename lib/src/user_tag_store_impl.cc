@@ -13,78 +13,76 @@
 
 namespace allezon::internal {
 
-absl::Status UserTagStoreImpl::Write(const Txn& txn, std::span<const UserTag* const> tags,
-                                     std::span<const TagIds> ids) const {
-  // Group the batch by (cookie, action), keeping arrival order inside each group.
-  absl::flat_hash_map<std::string, std::vector<size_t>> groups;
-  std::vector<size_t> body_offsets(tags.size() + 1);
-  std::string bodies;
-  for (size_t i = 0; i < tags.size(); ++i) {
-    groups[ProfileKey(tags[i]->cookie, tags[i]->action)].push_back(i);
-    body_offsets[i] = bodies.size();
-    AppendBody(*tags[i], ids[i], &bodies);
-  }
-  body_offsets[tags.size()] = bodies.size();
-
-  // Writing in key order keeps the B-tree pages touched by one commit together.
-  std::vector<std::pair<const std::string*, std::vector<size_t>*>> ordered;
-  ordered.reserve(groups.size());
-  for (auto& [key, members] : groups) ordered.emplace_back(&key, &members);
-  std::sort(ordered.begin(), ordered.end(),
-            [](const auto& a, const auto& b) { return *a.first < *b.first; });
-
-  const size_t cap = static_cast<size_t>(storage_->options.profile_cap);
-  std::vector<RecordEntry> stored, added;
-  for (const auto& [key, members] : ordered) {
-    stored.clear();
-    added.clear();
-    absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, *key);
-    if (record.ok()) {
-      absl::Status walked = WalkRecord(*record, [&](int64_t time, ByteReader& reader) {
-        const char* start = reader.position();
-        ReadBody(reader);
-        stored.push_back({time, std::string_view(start, reader.position() - start)});
-        return true;
-      });
-      if (!walked.ok()) return walked;
-    } else if (!absl::IsNotFound(record.status())) {
-      return record.status();
-    }
-    // Newest first; among equal times the later arrival first.
-    for (auto it = members->rbegin(); it != members->rend(); ++it) {
-      const size_t i = *it;
-      added.push_back({tags[i]->time, std::string_view(bodies).substr(
-                                          body_offsets[i], body_offsets[i + 1] - body_offsets[i])});
-    }
-    std::stable_sort(added.begin(), added.end(),
-                     [](const RecordEntry& a, const RecordEntry& b) { return a.time > b.time; });
-    // The encoded list copies the bodies before the put replaces the record they point into.
-    const std::string merged = EncodeMergedRecord(0, stored, added, cap);
-    if (absl::Status s = txn.Put(storage_->profiles, *key, merged); !s.ok()) return s;
-  }
-  return absl::OkStatus();
-}
-
 template <typename Reserve, typename Visit>
 absl::Status UserTagStoreImpl::VisitList(const Txn& txn, std::string_view key, TimeRange range,
                                          int32_t limit, Reserve&& reserve, Visit&& visit) const {
+  // Two lists, both newest first: the record and the tags staged since (profile_staging.h).
+  // Staged tags the record already holds (sequence <= its merged_seq) are skipped; among
+  // equal times a staged tag goes first, being the later accepted.
+  thread_local StagedList staged;
+  staging_->CopyStaged(key, &staged);
   absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
-  if (!record.ok()) return absl::IsNotFound(record.status()) ? absl::OkStatus() : record.status();
-  {
-    ByteReader reader(*record);
-    RecordHeader header;
-    if (ReadRecordHeader(reader, record->size(), &header).ok()) {
-      reserve(static_cast<size_t>(std::min<uint64_t>(header.count, static_cast<uint64_t>(limit))));
-    }
+  std::string_view record_bytes;
+  if (record.ok()) {
+    record_bytes = *record;
+  } else if (!absl::IsNotFound(record.status())) {
+    return record.status();
   }
+  RecordHeader header;
+  if (!record_bytes.empty()) {
+    ByteReader reader(record_bytes);
+    if (absl::Status s = ReadRecordHeader(reader, record_bytes.size(), &header); !s.ok()) return s;
+  }
+  size_t staged_newer = 0;
+  for (uint64_t sequence : staged.sequences) staged_newer += sequence > header.merged_seq;
+  if (header.count + staged_newer == 0) return absl::OkStatus();
+  reserve(static_cast<size_t>(std::min<uint64_t>(
+      {header.count + staged_newer, static_cast<uint64_t>(limit),
+       static_cast<uint64_t>(storage_->options.profile_cap)})));
+
   int32_t emitted = 0;
-  return WalkRecord(*record, [&](int64_t time, ByteReader& reader) {
-    if (time < range.begin) return false;  // the rest is older still
-    const DecodedBody body = ReadBody(reader);
+  // The list is the newest profile_cap of record and staged tags together (what folding
+  // them would store), so entries past the cap are not part of it, in range or not.
+  const uint64_t cap = static_cast<uint64_t>(storage_->options.profile_cap);
+  uint64_t position = 0;
+  // Offers one entry; false once the walk should stop (limit or cap reached, or older than
+  // the range).
+  const auto offer = [&](int64_t time, const DecodedBody& body) {
+    if (position++ >= cap || time < range.begin) return false;
     if (time >= range.end) return true;
     visit(time, body);
     return ++emitted < limit;
-  });
+  };
+  size_t next_staged = 0;
+  // Offers the staged entries at least as new as `time` (all of them for kMinTime).
+  const auto offer_staged = [&](int64_t time) {
+    for (; next_staged < staged.entries.size() && staged.entries[next_staged].time >= time;
+         ++next_staged) {
+      if (staged.sequences[next_staged] <= header.merged_seq) continue;
+      ByteReader reader(staged.entries[next_staged].body);
+      const DecodedBody body = ReadBody(reader);
+      if (!offer(staged.entries[next_staged].time, body)) return false;
+    }
+    return true;
+  };
+  bool stopped = false;
+  if (!record_bytes.empty()) {
+    absl::Status walked = WalkRecord(record_bytes, [&](int64_t time, ByteReader& reader) {
+      if (!offer_staged(time)) {
+        stopped = true;
+        return false;
+      }
+      const DecodedBody body = ReadBody(reader);
+      if (!offer(time, body)) {
+        stopped = true;
+        return false;
+      }
+      return true;
+    });
+    if (!walked.ok()) return walked;
+  }
+  if (!stopped) offer_staged(kMinTime);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Profile> UserTagStoreImpl::GetProfile(std::string_view cookie, TimeRange range,

@@ -7,21 +7,18 @@
 
 #include "allezon/user_tag_store.h"
 #include "profile_record.h"
+#include "profile_staging.h"
 #include "storage.h"
 
 namespace allezon::internal {
 
 class UserTagStoreImpl final : public UserTagStore {
  public:
-  explicit UserTagStoreImpl(const Storage* storage) : storage_(storage) {}
+  UserTagStoreImpl(const Storage* storage, const ProfileStaging* staging)
+      : storage_(storage), staging_(staging) {}
 
   absl::StatusOr<Profile> GetProfile(std::string_view cookie, TimeRange range,
                                      int32_t limit) const override;
-
-  // Writer thread: adds `tags` (in arrival order, `ids` parallel to them) to their lists
-  // inside the write transaction `txn`, trimming each list to the cap.
-  absl::Status Write(const Txn& txn, std::span<const UserTag* const> tags,
-                     std::span<const TagIds> ids) const;
 
  private:
   // The one place stored entries are read: calls reserve(expected_count) once, then
@@ -33,6 +30,7 @@ class UserTagStoreImpl final : public UserTagStore {
                          Reserve&& reserve, Visit&& visit) const;
 
   const Storage* storage_;
+  const ProfileStaging* staging_;
 };
 
 }  // namespace allezon::internal

@@ -11,6 +11,8 @@
 #ifndef ALLEZON_DATABASE_H_
 #define ALLEZON_DATABASE_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -30,6 +32,12 @@ struct DatabaseStats {
   uint64_t tags_written = 0;      // accepted since open
   uint64_t commits = 0;           // write transactions since open
   uint64_t largest_batch = 0;     // most tags in one commit since open
+  // Commits since open by tags in them: [0] one tag, [i] 2^(i-1)+1 .. 2^i tags, the last
+  // bucket everything larger. Idle profile folds (no tags) are not counted.
+  static constexpr size_t kBatchSizeBuckets = 16;
+  std::array<uint64_t, kBatchSizeBuckets> commits_by_batch_size{};
+  uint64_t staged_profile_tags = 0;  // tags logged but not yet merged into their lists
+  uint64_t profile_log_tags = 0;     // tags in the profile log (staged or awaiting trim)
   uint64_t map_size = 0;          // current LMDB map size, bytes
   uint64_t map_used = 0;          // bytes of the map in use (last page * page size)
   uint64_t profile_records = 0;   // (cookie, action) lists stored

@@ -22,6 +22,14 @@ struct Options {
   // 200. Must be >= 1. Older tags beyond the cap are dropped when a newer one is written.
   int32_t profile_cap = 200;
 
+  // New tags are logged and staged in memory, then merged into their shopper's stored
+  // list in key-ordered passes, so that one pass writes each list once however many of its
+  // tags arrived (see README "Storage layout"). This many staged tags is where the merge
+  // keeps pace with arrivals: more means fewer page writes per tag, more memory (about
+  // 150 bytes a staged tag) and a longer log to read at open. 0 merges staged tags at the
+  // next commit. Default 1,000,000. Only affects speed and memory, never answers.
+  uint64_t profile_staging_tags = 1'000'000;
+
   // Aggregate buckets whose minute ended more than this long before the newest event time
   // accepted are dropped (SPEC §5). Default 24 hours. Must be >= 1 minute.
   int64_t retention_ms = 24LL * 60 * 60 * 1000;

@@ -1,0 +1,361 @@
+#include "profile_staging.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+
+namespace allezon::internal {
+namespace {
+
+constexpr std::string_view kNextSequenceKey = "profile_seq";
+
+std::string SequenceKey(uint64_t sequence) {
+  std::string key(8, '\0');
+  PutBigEndian64(key.data(), sequence);
+  return key;
+}
+
+// One staged entry in its packed in-memory form.
+void AppendPacked(uint64_t sequence, int64_t time, std::string_view body, std::string* out) {
+  PutVarint(out, sequence);
+  PutVarint(out, ZigZag(time));
+  PutVarint(out, body.size());
+  out->append(body);
+}
+
+// Calls visit(sequence, time, body) for each packed entry, oldest sequence first. False when
+// the bytes are damaged (cannot happen for bytes this process packed; checked anyway).
+template <typename Visit>
+bool ForEachPacked(std::string_view packed, Visit visit) {
+  ByteReader reader(packed);
+  while (!reader.done()) {
+    const uint64_t sequence = reader.Varint();
+    const int64_t time = UnZigZag(reader.Varint());
+    const std::string_view body = reader.Bytes(reader.Varint());
+    if (!reader.ok()) return false;
+    visit(sequence, time, body);
+  }
+  return true;
+}
+
+// Calls visit(sequence, key, time, body) for each tag of one log value. DataLoss if damaged.
+template <typename Visit>
+absl::Status ForEachLogged(uint64_t first_sequence, std::string_view value, Visit visit) {
+  ByteReader reader(value);
+  const uint64_t count = reader.Varint();
+  if (!reader.ok() || count > value.size()) return absl::DataLossError("profile log damaged");
+  std::string key;
+  for (uint64_t i = 0; i < count; ++i) {
+    const std::string_view cookie = reader.Bytes(reader.Varint());
+    const uint8_t action = reader.Byte();
+    const int64_t time = UnZigZag(reader.Varint());
+    const std::string_view body = SkipBody(reader);
+    if (!reader.ok()) return absl::DataLossError("profile log damaged");
+    key.assign(cookie);
+    key.push_back(static_cast<char>(action));
+    visit(first_sequence + i, key, time, body);
+  }
+  return absl::OkStatus();
+}
+
+// The merged sequence in a record's header; 0 for no record.
+absl::StatusOr<uint64_t> MergedSequence(const Txn& txn, const Storage& storage,
+                                        std::string_view key) {
+  absl::StatusOr<std::string_view> record = txn.Get(storage.profiles, key);
+  if (!record.ok()) {
+    if (absl::IsNotFound(record.status())) return uint64_t{0};
+    return record.status();
+  }
+  ByteReader reader(*record);
+  RecordHeader header;
+  if (absl::Status s = ReadRecordHeader(reader, record->size(), &header); !s.ok()) return s;
+  return header.merged_seq;
+}
+
+}  // namespace
+
+absl::Status ProfileStaging::Recover(const Txn& txn) {
+  absl::StatusOr<std::string_view> stored_next = txn.Get(storage_->meta, kNextSequenceKey);
+  if (stored_next.ok()) {
+    if (stored_next->size() != 8) return absl::DataLossError("profile sequence damaged");
+    next_seq_ = GetBigEndian64(stored_next->data());
+  } else if (!absl::IsNotFound(stored_next.status())) {
+    return stored_next.status();
+  }
+
+  Cursor cursor;
+  if (absl::Status s = cursor.Open(txn, storage_->profile_log); !s.ok()) return s;
+  absl::flat_hash_map<std::string, uint64_t> merged;  // key -> its record's merged sequence
+  uint64_t oldest_staged = 0;
+  uint64_t staged_tags = 0;
+  uint64_t staged_without_record = 0;
+  bool first_entry = true;
+  MDB_val key, value;
+  for (absl::StatusOr<bool> more = cursor.Seek(MDB_FIRST, &key, &value);;
+       more = cursor.Seek(MDB_NEXT, &key, &value)) {
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    if (key.mv_size != 8) return absl::DataLossError("profile log damaged");
+    const uint64_t first_sequence = GetBigEndian64(static_cast<const char*>(key.mv_data));
+    if (first_entry) log_first_seq_ = first_sequence;
+    first_entry = false;
+    absl::Status status = absl::OkStatus();
+    absl::Status walked = ForEachLogged(
+        first_sequence, ToView(value),
+        [&](uint64_t sequence, const std::string& profile_key, int64_t time, std::string_view body) {
+          next_seq_ = std::max(next_seq_, sequence + 1);
+          auto [it, inserted] = merged.try_emplace(profile_key, 0);
+          if (inserted) {
+            absl::StatusOr<uint64_t> record_sequence = MergedSequence(txn, *storage_, profile_key);
+            if (!record_sequence.ok()) {
+              status.Update(record_sequence.status());
+              return;
+            }
+            it->second = *record_sequence;
+            staged_without_record += *record_sequence == 0;  // folds always set >= 1
+          }
+          if (sequence <= it->second) return;  // already folded into the record
+          AppendPacked(sequence, time, body, &staged_[profile_key]);
+          if (oldest_staged == 0) oldest_staged = sequence;
+          ++staged_tags;
+        });
+    if (!walked.ok()) return walked;
+    if (!status.ok()) return status;
+  }
+  if (first_entry) log_first_seq_ = next_seq_;
+  trim_target_ = (oldest_staged != 0 ? oldest_staged : next_seq_) - 1;
+  pass_start_seq_ = next_seq_ - 1;
+  cursor_.clear();
+  staged_tags_.store(staged_tags);
+  MDB_stat records;
+  if (int rc = mdb_stat(txn.get(), storage_->profiles, &records); rc != 0) {
+    return LmdbError(rc, "mdb_stat");
+  }
+  lists_.store(records.ms_entries + staged_without_record);
+  log_tags_.store(next_seq_ - log_first_seq_);
+  staged_keys_.store(staged_.size());
+  return absl::OkStatus();
+}
+
+size_t ProfileStaging::FoldQuota(size_t incoming) {
+  const uint64_t staged = staged_tags_.load(std::memory_order_relaxed);
+  const size_t most = storage_->options.max_batch_tags;
+  if (staged == 0) {
+    fold_credit_ = 0;
+    return 0;
+  }
+  const uint64_t budget = storage_->options.profile_staging_tags;
+  if (budget == 0) return most;
+  // Folding incoming × (staged / budget) keeps the staged set near the budget: below it
+  // fewer are folded than arrive, above it more.
+  fold_credit_ += static_cast<double>(incoming) * static_cast<double>(staged) /
+                  static_cast<double>(budget);
+  fold_credit_ = std::min(fold_credit_, static_cast<double>(most));
+  const size_t quota = static_cast<size_t>(fold_credit_);
+  fold_credit_ -= static_cast<double>(quota);
+  return quota;
+}
+
+absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* const> tags,
+                                   std::span<const TagIds> ids, size_t fold_tags) {
+  pending_ = Pending{};
+  pending_.next_seq = next_seq_;
+  pending_.log_first_seq = log_first_seq_;
+  pending_.cursor = cursor_;
+  pending_.pass_start_seq = pass_start_seq_;
+  pending_.trim_target = trim_target_;
+  if (absl::Status s = Fold(txn, fold_tags); !s.ok()) return s;
+  if (absl::Status s = TrimLog(txn, tags.size() + fold_tags + 1024); !s.ok()) return s;
+  return AppendToLog(txn, tags, ids);
+}
+
+absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
+  auto it = staged_.lower_bound(pending_.cursor);
+  size_t folded = 0;
+  while (folded < fold_tags && it != staged_.end()) {
+    size_t key_tags = 0;
+    if (absl::Status s = FoldKey(txn, it->first, it->second, &key_tags); !s.ok()) return s;
+    pending_.folded_keys.push_back(it->first);
+    folded += key_tags;
+    ++it;
+  }
+  pending_.folded_tags = folded;
+  if (it == staged_.end()) {
+    // The pass is complete: every tag logged before it began is in its record. The next
+    // pass starts over from the first key (never within this transaction, so no key is
+    // folded twice in one commit).
+    pending_.trim_target = pending_.pass_start_seq;
+    pending_.pass_start_seq = next_seq_ - 1;
+    pending_.cursor.clear();
+  } else {
+    pending_.cursor = it->first;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProfileStaging::FoldKey(const Txn& txn, const std::string& key,
+                                     std::string_view staged, size_t* tags_folded) {
+  absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
+  std::string_view record_bytes;
+  if (record.ok()) {
+    record_bytes = *record;
+  } else if (!absl::IsNotFound(record.status())) {
+    return record.status();
+  }
+  uint64_t merged_seq = 0;
+  std::vector<RecordEntry> stored;
+  if (!record_bytes.empty()) {
+    ByteReader reader(record_bytes);
+    RecordHeader header;
+    if (absl::Status s = ReadRecordHeader(reader, record_bytes.size(), &header); !s.ok()) return s;
+    merged_seq = header.merged_seq;
+    stored.reserve(static_cast<size_t>(header.count));
+    absl::Status walked = WalkRecord(record_bytes, [&](int64_t time, ByteReader& body_reader) {
+      stored.push_back({time, SkipBody(body_reader)});
+      return true;
+    });
+    if (!walked.ok()) return walked;
+  }
+  std::vector<RecordEntry> added;
+  uint64_t newest_seq = merged_seq;
+  size_t entries = 0;
+  const bool intact = ForEachPacked(staged, [&](uint64_t sequence, int64_t time, std::string_view body) {
+    ++entries;
+    if (sequence <= merged_seq) return;
+    added.push_back({time, body});
+    newest_seq = std::max(newest_seq, sequence);
+  });
+  if (!intact) return absl::InternalError("staged profile entries damaged");
+  *tags_folded = entries;
+  if (added.empty()) return absl::OkStatus();
+  // Packed entries are oldest first; the record wants newest first, and among equal times
+  // the later accepted first.
+  std::reverse(added.begin(), added.end());
+  std::stable_sort(added.begin(), added.end(),
+                   [](const RecordEntry& a, const RecordEntry& b) { return a.time > b.time; });
+  const size_t cap = static_cast<size_t>(storage_->options.profile_cap);
+  // The encoded record copies the stored bodies before the put replaces the bytes they view.
+  const std::string merged = EncodeMergedRecord(newest_seq, stored, added, cap);
+  return txn.Put(storage_->profiles, key, merged);
+}
+
+absl::Status ProfileStaging::TrimLog(const Txn& txn, size_t max_tags) {
+  if (pending_.trim_target < pending_.log_first_seq) return absl::OkStatus();
+  Cursor cursor;
+  if (absl::Status s = cursor.Open(txn, storage_->profile_log); !s.ok()) return s;
+  size_t trimmed = 0;
+  MDB_val key, value;
+  for (;;) {
+    absl::StatusOr<bool> found = cursor.Seek(MDB_FIRST, &key, &value);
+    if (!found.ok()) return found.status();
+    if (!*found) {
+      pending_.log_first_seq = pending_.next_seq;
+      return absl::OkStatus();
+    }
+    if (key.mv_size != 8) return absl::DataLossError("profile log damaged");
+    const uint64_t first_sequence = GetBigEndian64(static_cast<const char*>(key.mv_data));
+    ByteReader reader(ToView(value));
+    const uint64_t count = reader.Varint();
+    if (!reader.ok()) return absl::DataLossError("profile log damaged");
+    pending_.log_first_seq = first_sequence;
+    if (first_sequence + count - 1 > pending_.trim_target || trimmed >= max_tags) {
+      return absl::OkStatus();
+    }
+    if (absl::Status s = cursor.DeleteCurrent(); !s.ok()) return s;
+    trimmed += static_cast<size_t>(count);
+  }
+}
+
+absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,
+                                         std::span<const TagIds> ids) {
+  if (tags.empty()) return absl::OkStatus();
+  const uint64_t first_sequence = pending_.next_seq;
+  std::string value;
+  value.reserve(16 + tags.size() * 48);
+  PutVarint(&value, tags.size());
+  std::string body;
+  absl::flat_hash_set<std::string> new_keys;
+  pending_.added.reserve(tags.size());
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const UserTag& tag = *tags[i];
+    body.clear();
+    AppendBody(tag, ids[i], &body);
+    PutVarint(&value, tag.cookie.size());
+    value.append(tag.cookie);
+    value.push_back(static_cast<char>(tag.action));
+    PutVarint(&value, ZigZag(tag.time));
+    value.append(body);
+    auto& [key, packed] = pending_.added.emplace_back(ProfileKey(tag.cookie, tag.action), std::string());
+    AppendPacked(first_sequence + i, tag.time, body, &packed);
+    // A list neither staged nor stored yet is new (one B-tree read, only for such keys).
+    if (!staged_.contains(key) && new_keys.insert(key).second) {
+      absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
+      if (absl::IsNotFound(record.status())) {
+        ++pending_.new_lists;
+      } else if (!record.ok()) {
+        return record.status();
+      }
+    }
+  }
+  if (absl::Status s = txn.Put(storage_->profile_log, SequenceKey(first_sequence), value,
+                               MDB_APPEND);
+      !s.ok()) {
+    return s;
+  }
+  pending_.next_seq = first_sequence + tags.size();
+  return txn.Put(storage_->meta, kNextSequenceKey, SequenceKey(pending_.next_seq));
+}
+
+void ProfileStaging::Commit() {
+  {
+    std::unique_lock lock(storage_->staging_mu);
+    for (const std::string& key : pending_.folded_keys) staged_.erase(key);
+    for (auto& [key, packed] : pending_.added) staged_[key].append(packed);
+  }
+  staged_tags_.store(staged_tags_.load(std::memory_order_relaxed) + pending_.added.size() -
+                         pending_.folded_tags,
+                     std::memory_order_relaxed);
+  staged_keys_.store(staged_.size(), std::memory_order_relaxed);
+  lists_.fetch_add(pending_.new_lists, std::memory_order_relaxed);
+  log_tags_.store(pending_.next_seq - pending_.log_first_seq, std::memory_order_relaxed);
+  next_seq_ = pending_.next_seq;
+  log_first_seq_ = pending_.log_first_seq;
+  cursor_ = std::move(pending_.cursor);
+  pass_start_seq_ = pending_.pass_start_seq;
+  trim_target_ = pending_.trim_target;
+  pending_ = Pending{};
+}
+
+void ProfileStaging::CopyStaged(std::string_view key, StagedList* out) const {
+  out->clear();
+  auto it = staged_.find(key);
+  if (it == staged_.end()) return;
+  out->bytes = it->second;
+  ForEachPacked(out->bytes, [&](uint64_t sequence, int64_t time, std::string_view body) {
+    out->entries.push_back({time, body});
+    out->sequences.push_back(sequence);
+  });
+  // Oldest sequence first -> newest first, equal times keeping the later accepted first.
+  std::reverse(out->entries.begin(), out->entries.end());
+  std::reverse(out->sequences.begin(), out->sequences.end());
+  if (!std::is_sorted(out->entries.begin(), out->entries.end(),
+                      [](const RecordEntry& a, const RecordEntry& b) { return a.time > b.time; })) {
+    std::vector<size_t> order(out->entries.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return out->entries[a].time > out->entries[b].time;
+    });
+    std::vector<RecordEntry> entries(order.size());
+    std::vector<uint64_t> sequences(order.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+      entries[i] = out->entries[order[i]];
+      sequences[i] = out->sequences[order[i]];
+    }
+    out->entries = std::move(entries);
+    out->sequences = std::move(sequences);
+  }
+}
+
+}  // namespace allezon::internal

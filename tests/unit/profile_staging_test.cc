@@ -1,0 +1,153 @@
+// Staged profile writes (lib/src/profile_staging.h): whatever mix of staged, folded and
+// recovered tags a list is made of, queries answer as if every tag had been merged at once.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "allezon/database.h"
+#include "test_util.h"
+
+namespace allezon {
+namespace {
+
+using testing::kStreamStart;
+using testing::MakeTag;
+using testing::OpenOrDie;
+using testing::TempDir;
+using testing::TestOptions;
+
+constexpr int32_t kCap = 7;
+constexpr EpochMillis kSpan = 60;  // a narrow time span: many equal and out-of-order times
+
+// Per (cookie, action): every tag as (time, serial); the store must answer with the kCap
+// newest, equal times later-accepted (higher serial) first.
+using Model = std::map<std::pair<std::string, int>, std::vector<std::pair<EpochMillis, int64_t>>>;
+
+std::vector<int64_t> Expected(std::vector<std::pair<EpochMillis, int64_t>> entries,
+                              TimeRange range, int32_t limit) {
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second > b.second;
+  });
+  entries.resize(std::min<size_t>(entries.size(), kCap));
+  std::vector<int64_t> ids;
+  for (const auto& [time, id] : entries) {
+    if (time >= range.begin && time < range.end && static_cast<int32_t>(ids.size()) < limit) {
+      ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
+void CheckAgainstModel(const Database& db, const Model& model, std::mt19937_64& random) {
+  for (const auto& [key, entries] : model) {
+    for (int probe = 0; probe < 4; ++probe) {
+      const EpochMillis begin = kStreamStart + static_cast<EpochMillis>(random() % kSpan) - 5;
+      const EpochMillis end = begin + static_cast<EpochMillis>(random() % (kSpan + 10));
+      const TimeRange range = probe == 0 ? TimeRange{kMinTime, kMaxTime} : TimeRange{begin, end};
+      const int32_t limit = probe == 0 ? 1000 : static_cast<int32_t>(random() % (kCap + 3));
+      absl::StatusOr<Profile> profile = db.user_tags().GetProfile(key.first, range, limit);
+      REQUIRE(profile.ok());
+      const auto& list = key.second == static_cast<int>(Action::kBuy) ? profile->buys
+                                                                       : profile->views;
+      std::vector<int64_t> got;
+      for (const UserTag& tag : list) got.push_back(std::get<int64_t>(tag.product_id));
+      CHECK_MESSAGE(got == Expected(entries, range, limit), key.first, " action ", key.second);
+    }
+  }
+}
+
+// Adds `batches` random batches to `db`, recording them in the model.
+void AddRandom(Database& db, Model& model, int64_t& serial, std::mt19937_64& random,
+               int batches) {
+  for (int round = 0; round < batches; ++round) {
+    std::vector<UserTag> batch;
+    const int size = 1 + static_cast<int>(random() % 30);
+    for (int i = 0; i < size; ++i) {
+      UserTag tag = MakeTag(kStreamStart + static_cast<EpochMillis>(random() % kSpan),
+                            "cookie-" + std::to_string(random() % 23),
+                            random() % 3 == 0 ? Action::kBuy : Action::kView);
+      tag.product_id = serial++;
+      model[{tag.cookie, static_cast<int>(tag.action)}].push_back(
+          {tag.time, std::get<int64_t>(tag.product_id)});
+      batch.push_back(std::move(tag));
+    }
+    REQUIRE(db.AddTags(batch).ok());
+  }
+}
+
+TEST_CASE("staged, folded and recovered tags answer like a plain merge") {
+  // 0: fold everything at each commit; small budgets: most commits fold a slice, passes wrap
+  // often; a huge budget: everything stays staged until idle or reopen.
+  for (uint64_t budget : {uint64_t{0}, uint64_t{1}, uint64_t{9}, uint64_t{60}, uint64_t{1} << 40}) {
+    CAPTURE(budget);
+    TempDir dir;
+    Options options = TestOptions(dir.path());
+    options.profile_cap = kCap;
+    options.profile_staging_tags = budget;
+    options.max_batch_tags = 16;  // folds of at most 16 tags: passes take many commits
+    options.aggregate_fold_interval_ms = 60'000;  // no idle folding until asked for below
+    std::mt19937_64 random(budget + 1);
+    Model model;
+    int64_t serial = 0;
+    for (int life = 0; life < 4; ++life) {  // each life ends with a close and a reopen
+      auto db = OpenOrDie(options);
+      CheckAgainstModel(*db, model, random);
+      for (int step = 0; step < 6; ++step) {
+        AddRandom(*db, model, serial, random, 5);
+        CheckAgainstModel(*db, model, random);
+      }
+      if (budget != 0) CHECK(db->Stats().staged_profile_tags > 0);
+    }
+    // Idle folding drains the staged tags and the log; answers do not change.
+    options.aggregate_fold_interval_ms = 0;
+    auto db = OpenOrDie(options);
+    for (int wait = 0; wait < 500 && db->Stats().staged_profile_tags > 0; ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    for (int wait = 0; wait < 500 && db->Stats().profile_log_tags > 0; ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK(db->Stats().staged_profile_tags == 0);
+    CHECK(db->Stats().profile_log_tags == 0);
+    CheckAgainstModel(*db, model, random);
+    CHECK(db->Stats().profile_records == model.size());
+    db.reset();
+    db = OpenOrDie(options);
+    CHECK(db->Stats().staged_profile_tags == 0);
+    CheckAgainstModel(*db, model, random);
+  }
+}
+
+TEST_CASE("the profile log is trimmed once its tags are in their lists") {
+  TempDir dir;
+  Options options = TestOptions(dir.path());
+  options.profile_cap = kCap;
+  options.profile_staging_tags = 100;
+  options.aggregate_fold_interval_ms = 0;
+  std::mt19937_64 random(3);
+  Model model;
+  int64_t serial = 0;
+  auto db = OpenOrDie(options);
+  // Rounds of writes, each followed by an idle drain: once every staged tag is in its list,
+  // the whole log goes, so it never holds more than the tags since the last drain.
+  for (int round = 0; round < 20; ++round) {
+    AddRandom(*db, model, serial, random, 40);
+    CHECK(db->Stats().profile_log_tags > 0);
+    for (int wait = 0; wait < 500 && (db->Stats().staged_profile_tags > 0 ||
+                                      db->Stats().profile_log_tags > 0);
+         ++wait) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    REQUIRE(db->Stats().staged_profile_tags == 0);
+    REQUIRE(db->Stats().profile_log_tags == 0);
+  }
+  CheckAgainstModel(*db, model, random);
+}
+
+}  // namespace
+}  // namespace allezon
