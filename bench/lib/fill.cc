@@ -5,6 +5,7 @@
 //
 //   allezon-bench-fill --dir /tmp/fill --tags 10000000 [--batch 1000] [--no-sync]
 //                      [--threads 1] [--report-every 1000000] [--keep]
+//                      [--staging N]   (Options::profile_staging_tags; default: the library's)
 //
 // --threads T: T threads each call AddTags with its own batches (the writer group-commits
 // them together). Memory: RssAnon (heap, what the process owns) and RssFile (mapped LMDB pages
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   long long total = 1'000'000, batch = 1000, report_every = 1'000'000;
   int threads = 1;
   bool sync = true, keep = false;
+  long long staging = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> const char* {
@@ -80,6 +82,7 @@ int main(int argc, char** argv) {
     else if (arg == "--report-every") report_every = std::atoll(value());
     else if (arg == "--no-sync") sync = false;
     else if (arg == "--keep") keep = true;
+    else if (arg == "--staging") staging = std::atoll(value());
     else {
       std::fprintf(stderr, "unknown flag %s\n", arg.c_str());
       return 2;
@@ -90,6 +93,7 @@ int main(int argc, char** argv) {
   allezon::Options options;
   options.data_dir = dir;
   options.sync = sync;
+  if (staging >= 0) options.profile_staging_tags = static_cast<uint64_t>(staging);
   auto opened = allezon::Database::Open(options);
   if (!opened.ok()) {
     std::fprintf(stderr, "open: %s\n", std::string(opened.status().message()).c_str());
@@ -112,13 +116,15 @@ int main(int argc, char** argv) {
     std::printf(
         "%s tags=%lld elapsed_s=%.1f rate=%.0f window_rate=%.0f map_used_mb=%.1f "
         "bytes_per_tag=%.1f profile_records=%llu open_minutes=%llu commits=%llu "
-        "rss_anon_mb=%.1f rss_file_mb=%.1f hwm_mb=%.1f\n",
+        "staged=%llu log=%llu rss_anon_mb=%.1f rss_file_mb=%.1f hwm_mb=%.1f\n",
         final ? "FINAL" : "progress", done, seconds, done / seconds,
         (done - last_reported_tags) / std::max(window, 1e-9), stats.map_used / 1048576.0,
         static_cast<double>(stats.map_used) / std::max<long long>(done, 1),
         static_cast<unsigned long long>(stats.profile_records),
         static_cast<unsigned long long>(stats.open_minutes),
-        static_cast<unsigned long long>(stats.commits), m.rss_anon_kb / 1024.0,
+        static_cast<unsigned long long>(stats.commits),
+        static_cast<unsigned long long>(stats.staged_profile_tags),
+        static_cast<unsigned long long>(stats.profile_log_tags), m.rss_anon_kb / 1024.0,
         m.rss_file_kb / 1024.0, m.hwm_kb / 1024.0);
     std::fflush(stdout);
     last_report = now;
