@@ -383,6 +383,29 @@ void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
                d(s.commits));
   AppendSingle(&out, "allezon_commit_largest_batch_tags", "gauge",
                "Most tags committed in one transaction since start.", d(s.largest_batch));
+  {
+    // Cumulative buckets as Prometheus wants them: bucket i of the library counts commits of
+    // 2^(i-1)+1 .. 2^i tags (bucket 0: one tag), the last one everything larger.
+    out.append("# HELP allezon_commit_batch_tags Tags per group commit.\n"
+               "# TYPE allezon_commit_batch_tags histogram\n");
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < s.commits_by_batch_size.size(); ++i) {
+      cumulative += s.commits_by_batch_size[i];
+      const bool last = i + 1 == s.commits_by_batch_size.size();
+      absl::StrAppend(&out, "allezon_commit_batch_tags_bucket{le=\"",
+                      last ? std::string("+Inf") : absl::StrCat(uint64_t{1} << i), "\"} ",
+                      cumulative, "\n");
+    }
+    absl::StrAppend(&out, "allezon_commit_batch_tags_sum ", s.tags_written, "\n",
+                    "allezon_commit_batch_tags_count ", cumulative, "\n");
+  }
+  AppendSingle(&out, "allezon_profile_staged_tags", "gauge",
+               "Tags logged but not yet merged into their cookie's stored list "
+               "(--profile-staging-tags is where merging keeps pace).",
+               d(s.staged_profile_tags));
+  AppendSingle(&out, "allezon_profile_log_tags", "gauge",
+               "Tags in the durable profile log: staged, or merged and awaiting trimming.",
+               d(s.profile_log_tags));
   AppendSingle(&out, "allezon_profile_lists", "gauge",
                "Stored (cookie, action) tag lists. Distinct cookies lie between half this "
                "and this.",

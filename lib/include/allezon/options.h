@@ -26,7 +26,7 @@ struct Options {
   // list in key-ordered passes, so that one pass writes each list once however many of its
   // tags arrived (see README "Storage layout"). This many staged tags is where the merge
   // keeps pace with arrivals: more means fewer page writes per tag, more memory (about
-  // 150 bytes a staged tag) and a longer log to read at open. 0 merges staged tags at the
+  // 80 bytes a staged tag) and a longer log to read at open. 0 merges staged tags at the
   // next commit. Default 1,000,000. Only affects speed and memory, never answers.
   uint64_t profile_staging_tags = 1'000'000;
 
