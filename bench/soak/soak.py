@@ -122,6 +122,8 @@ def main():
         row = {"t_s": round(now - start), **proc_status(server.pid),
                "tags": int(tags), "tags_per_s": round((tags - prev_tags) / (now - prev_t)),
                "map_used_mb": sample_value(text, "allezon_db_map_used_bytes") / 2**20,
+               "staged_tags": int(sample_value(text, "allezon_profile_staged_tags")),
+               "profile_log_tags": int(sample_value(text, "allezon_profile_log_tags")),
                "tags_p99_ms": p99_ms(hist.get("user_tags"), prev_hist.get("user_tags")),
                "profiles_p99_ms": p99_ms(hist.get("user_profiles"),
                                          prev_hist.get("user_profiles")),
@@ -164,7 +166,9 @@ def main():
                        ("threads", "threads"), ("tags_per_s", "tags/s"),
                        ("tags_p99_ms", "POST /user_tags p99 ms (bucket bound)"),
                        ("profiles_p99_ms", "profiles p99 ms (bucket bound)"),
-                       ("map_used_mb", "LMDB map used MiB")]:
+                       ("map_used_mb", "LMDB map used MiB"),
+                       ("staged_tags", "staged profile tags (bounded by --profile-staging-tags)"),
+                       ("profile_log_tags", "profile log tags")]:
         a, b = window(first, key), window(last, key)
         fmt = lambda v: "–" if v[0] is None else (f"{v[0]:.0f}–{v[1]:.0f}" if v[0] >= 10
                                                   else f"{v[0]:.2f}–{v[1]:.2f}")

@@ -166,7 +166,9 @@ absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* cons
   pending_.cursor = cursor_;
   pending_.pass_start_seq = pass_start_seq_;
   pending_.trim_target = trim_target_;
+  const std::string slice_begin = pending_.cursor;
   if (absl::Status s = Fold(txn, fold_tags); !s.ok()) return s;
+  if (absl::Status s = FoldLongLists(txn, tags, slice_begin); !s.ok()) return s;
   if (absl::Status s = TrimLog(txn, tags.size() + fold_tags + 1024); !s.ok()) return s;
   return AppendToLog(txn, tags, ids);
 }
@@ -191,6 +193,31 @@ absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
     pending_.cursor.clear();
   } else {
     pending_.cursor = it->first;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags,
+                                           const std::string& slice_begin) {
+  // A query copies its key's staged entries, so one very active shopper (or a bot) must not
+  // pile up thousands of them until the pass comes round: a key this batch adds to whose
+  // staged entries outgrow a few caps' worth is folded now. Keys the slice just folded are
+  // skipped (each key is folded at most once per commit).
+  const size_t long_list_bytes = static_cast<size_t>(storage_->options.profile_cap) * 64;
+  const bool slice_wrapped = pending_.cursor.empty();
+  absl::flat_hash_set<std::string> folded_now;
+  std::string key;
+  for (const UserTag* tag : tags) {
+    key.assign(tag->cookie);
+    key.push_back(static_cast<char>(tag->action));
+    auto it = staged_.find(key);
+    if (it == staged_.end() || it->second.size() < long_list_bytes) continue;
+    const bool in_slice = key >= slice_begin && (slice_wrapped || key < pending_.cursor);
+    if (in_slice || !folded_now.insert(key).second) continue;
+    size_t key_tags = 0;
+    if (absl::Status s = FoldKey(txn, it->first, it->second, &key_tags); !s.ok()) return s;
+    pending_.folded_keys.push_back(key);
+    pending_.folded_tags += key_tags;
   }
   return absl::OkStatus();
 }

@@ -100,6 +100,8 @@ class ProfileStaging {
   };
 
   absl::Status Fold(const Txn& txn, size_t fold_tags);
+  absl::Status FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags,
+                             const std::string& slice_begin);
   absl::Status FoldKey(const Txn& txn, const std::string& key, std::string_view staged,
                        size_t* tags_folded);
   absl::Status AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,

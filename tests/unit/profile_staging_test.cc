@@ -149,5 +149,33 @@ TEST_CASE("the profile log is trimmed once its tags are in their lists") {
   CheckAgainstModel(*db, model, random);
 }
 
+TEST_CASE("a very active cookie's staged tags are folded out of turn") {
+  TempDir dir;
+  Options options = TestOptions(dir.path());
+  options.profile_cap = kCap;
+  options.profile_staging_tags = uint64_t{1} << 40;  // the pass alone would never fold
+  options.aggregate_fold_interval_ms = 60'000;
+  auto db = OpenOrDie(options);
+  std::mt19937_64 random(5);
+  Model model;
+  int64_t serial = 0;
+  for (int round = 0; round < 200; ++round) {
+    std::vector<UserTag> batch;
+    for (int i = 0; i < 10; ++i) {
+      UserTag tag = MakeTag(kStreamStart + static_cast<EpochMillis>(random() % kSpan),
+                            i == 0 ? "quiet-" + std::to_string(round) : "bot");
+      tag.product_id = serial++;
+      model[{tag.cookie, static_cast<int>(tag.action)}].push_back(
+          {tag.time, std::get<int64_t>(tag.product_id)});
+      batch.push_back(std::move(tag));
+    }
+    REQUIRE(db->AddTags(batch).ok());
+    // 1,800 tags of "bot" at the end; its staged list stays within a few caps (the limit is
+    // 64 bytes a cap slot, and a staged entry takes more than 8).
+    CHECK(db->Stats().staged_profile_tags <= static_cast<uint64_t>(round + 1) + 8 * kCap + 9);
+  }
+  CheckAgainstModel(*db, model, random);
+}
+
 }  // namespace
 }  // namespace allezon
