@@ -1,6 +1,9 @@
 #include "allezon/json.h"
 
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
+#include "allezon/user_tag_view.h"
 #include "json_writer.h"
 
 namespace allezon {
@@ -9,29 +12,88 @@ namespace {
 using internal::JsonWriter;
 using internal::WriteString;
 
-void AppendTagList(const std::vector<UserTag>& tags, std::string* out) {
-  out->push_back('[');
-  for (size_t i = 0; i < tags.size(); ++i) {
-    if (i > 0) out->push_back(',');
-    AppendUserTagJson(tags[i], out);
+// Writes one profile answer, {"cookie":…,"views":[…],"buys":[…]} as RapidJSON's Writer wrote
+// it, from tags given one by one, VIEWs first then BUYs, each list newest first. The single
+// writer behind ProfileToJson and AppendProfileJson, so that both give the same bytes.
+class ProfileJsonWriter final : public UserTagVisitor {
+ public:
+  ProfileJsonWriter(std::string_view cookie, std::string* out) : sink_(out), start_(out->size()) {
+    char* p = sink_.Room(32 + internal::JsonStringBound(cookie.size()));
+    p = internal::PutLiteral(p, "{\"cookie\":");
+    cookie_offset_ = static_cast<size_t>(p - sink_.data());
+    p = internal::WriteJsonString(cookie, p);
+    cookie_size_ = static_cast<size_t>(p - sink_.data()) - cookie_offset_;
+    p = internal::PutLiteral(p, ",\"views\":[");
+    sink_.Advance(p);
   }
-  out->push_back(']');
-}
+
+  // Adds `tag` to the list of `list` (its action, but for a hand-built Profile).
+  void Add(const UserTagView& tag, Action list) {
+    char* p = sink_.Room(16 + cookie_size_ + internal::TagJsonBound(tag));
+    if (list == Action::kBuy && !in_buys_) {
+      p = internal::PutLiteral(p, "],\"buys\":[");
+      in_buys_ = true;
+      first_ = true;
+    }
+    if (!first_) *p++ = ',';
+    first_ = false;
+    // Every tag repeats the profile's cookie: copied from the escaped one in the header.
+    const char* cookie = sink_.data() + cookie_offset_;
+    sink_.Advance(internal::WriteTagJson(tag, time_, p, [&](char* q) {
+      std::memcpy(q, cookie, cookie_size_);
+      return q + cookie_size_;
+    }));
+  }
+
+  // A tag of UserTagStore::VisitProfile: in its action's list.
+  void OnTag(const UserTagView& tag) override { Add(tag, tag.action); }
+
+  void Finish() {
+    char* p = sink_.Room(16);
+    p = in_buys_ ? internal::PutLiteral(p, "]}") : internal::PutLiteral(p, "],\"buys\":[]}");
+    sink_.Advance(p);
+  }
+
+  // Takes back everything written (the caller's string keeps what it held before).
+  void Abandon() { sink_.Truncate(start_); }
+
+ private:
+  internal::StringSink sink_;
+  internal::TagTimeWriter time_;
+  size_t start_;
+  size_t cookie_offset_ = 0;
+  size_t cookie_size_ = 0;
+  bool in_buys_ = false;
+  bool first_ = true;
+};
 
 }  // namespace
 
 std::string ProfileToJson(const Profile& profile) {
-  // By hand, as RapidJSON's Writer wrote it: {"cookie":…,"views":[…],"buys":[…]}.
   std::string out;
   out.reserve(64 + 260 * (profile.views.size() + profile.buys.size()));
-  out.append("{\"cookie\":");
-  internal::AppendJsonString(profile.cookie, &out);
-  out.append(",\"views\":");
-  AppendTagList(profile.views, &out);
-  out.append(",\"buys\":");
-  AppendTagList(profile.buys, &out);
-  out.push_back('}');
+  {  // The writer trims `out` to what it wrote when it goes: before `out` is returned.
+    ProfileJsonWriter writer(profile.cookie, &out);
+    for (const auto* list : {&profile.views, &profile.buys}) {
+      for (const UserTag& tag : *list) {
+        writer.Add(ViewOf(tag), list == &profile.views ? Action::kView : Action::kBuy);
+      }
+    }
+    writer.Finish();
+  }
   return out;
+}
+
+absl::Status AppendProfileJson(const UserTagStore& store, std::string_view cookie, TimeRange range,
+                               int32_t limit, std::string* out) {
+  ProfileJsonWriter writer(cookie, out);
+  absl::Status visited = store.VisitProfile(cookie, range, limit, writer);
+  if (!visited.ok()) {
+    writer.Abandon();
+    return visited;
+  }
+  writer.Finish();
+  return absl::OkStatus();
 }
 
 std::string AggregatesToJson(const AggregateQuery& query, const AggregateResult& result) {

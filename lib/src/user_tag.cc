@@ -1,12 +1,14 @@
 #include "allezon/user_tag.h"
 
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl_compat.h"
+#include "allezon/user_tag_view.h"
 #include "json_writer.h"
 #include "utf8.h"
 #include "rapidjson/document.h"
@@ -187,39 +189,29 @@ absl::Status ValidateUserTag(const UserTag& tag) {
   return absl::OkStatus();
 }
 
-void AppendUserTagJson(const UserTag& tag, std::string* out) {
-  // By hand, byte for byte what RapidJSON's Writer wrote before (fields in SPEC order, no
-  // spaces, its escapes): profiles write up to 400 tags per answer, and the Writer's
-  // per-character Put cost ~1.7 us a tag (bench/RESULTS.md).
-  using internal::AppendJsonString;
-  out->append("{\"time\":\"");
-  internal::AppendTagTime(tag.time, out);
-  out->append("\",\"cookie\":");
-  AppendJsonString(tag.cookie, out);
-  out->append(",\"country\":");
-  AppendJsonString(tag.country, out);
-  out->append(",\"device\":\"");
-  out->append(DeviceName(tag.device));
-  out->append("\",\"action\":\"");
-  out->append(ActionName(tag.action));
-  out->append("\",\"origin\":");
-  AppendJsonString(tag.origin, out);
-  out->append(",\"product_info\":{\"product_id\":");
-  char number[24];
-  if (const auto* id = std::get_if<int64_t>(&tag.product_id)) {
-    const auto result = std::to_chars(number, number + sizeof number, *id);
-    out->append(number, static_cast<size_t>(result.ptr - number));
-  } else {
-    AppendJsonString(std::get<std::string>(tag.product_id), out);
+char* internal::TagTimeWriter::WriteNewDay(int64_t time, int64_t day, char* p) {
+  const std::string text = FormatTagTime(time);
+  // Only the usual form is remembered; another (a year beyond 0000-9999) is written as is.
+  if (text.size() == 24 && text[10] == 'T') {
+    std::memcpy(date_, text.data(), sizeof date_);
+    day_ = day;
   }
-  out->append(",\"brand_id\":");
-  AppendJsonString(tag.brand_id, out);
-  out->append(",\"category_id\":");
-  AppendJsonString(tag.category_id, out);
-  out->append(",\"price\":");
-  const auto result = std::to_chars(number, number + sizeof number, tag.price);
-  out->append(number, static_cast<size_t>(result.ptr - number));
-  out->append("}}");
+  return PutBytes(p, text);
+}
+
+void AppendUserTagJson(const UserTagView& tag, std::string* out) {
+  // By hand (json_writer.h), byte for byte what RapidJSON's Writer wrote before: profiles
+  // write up to 400 tags per answer, and the Writer's per-character Put cost ~1.7 us a tag
+  // (bench/RESULTS.md).
+  internal::StringSink sink(out);
+  internal::TagTimeWriter time;
+  char* p = sink.Room(internal::TagJsonBound(tag) + internal::JsonStringBound(tag.cookie.size()));
+  sink.Advance(internal::WriteTagJson(
+      tag, time, p, [&](char* q) { return internal::WriteJsonString(tag.cookie, q); }));
+}
+
+void AppendUserTagJson(const UserTag& tag, std::string* out) {
+  AppendUserTagJson(ViewOf(tag), out);
 }
 
 std::string UserTagToJson(const UserTag& tag) {

@@ -85,8 +85,10 @@ absl::Status UserTagStoreImpl::VisitList(const Txn& txn, std::string_view key, T
   return absl::OkStatus();
 }
 
-absl::StatusOr<Profile> UserTagStoreImpl::GetProfile(std::string_view cookie, TimeRange range,
-                                                     int32_t limit) const {
+namespace {
+
+// The argument checks every profile query shares (SPEC §4 and the cookie rules of §1).
+absl::Status ValidateProfileQuery(std::string_view cookie, TimeRange range, int32_t limit) {
   if (limit < 0) return absl::InvalidArgumentError("limit must be a non-negative integer");
   if (range.begin > range.end) {
     return absl::InvalidArgumentError("invalid time_range: begin is after end");
@@ -96,38 +98,72 @@ absl::StatusOr<Profile> UserTagStoreImpl::GetProfile(std::string_view cookie, Ti
         absl::StrCat("cookie is longer than ", kMaxCookieBytes, " bytes"));
   }
   if (!IsValidUtf8(cookie)) return absl::InvalidArgumentError("cookie is not valid UTF-8");
-  Profile profile;
-  profile.cookie = std::string(cookie);
-  if (limit == 0 || range.begin == range.end || cookie.empty()) return profile;
+  return absl::OkStatus();
+}
 
+// A valid query that cannot match a tag: answered without opening a snapshot.
+bool NothingToRead(std::string_view cookie, TimeRange range, int32_t limit) {
+  return limit == 0 || range.begin == range.end || cookie.empty();
+}
+
+}  // namespace
+
+template <typename Reserve, typename Visit>
+absl::Status UserTagStoreImpl::ReadProfile(std::string_view cookie, TimeRange range, int32_t limit,
+                                           Reserve&& reserve, Visit&& visit) const {
   ReadScope scope(*storage_);
   if (!scope.status().ok()) return scope.status();
   const StringPool& pool = storage_->strings_pool;
+  UserTagView view;
+  view.cookie = cookie;
   for (Action action : {Action::kView, Action::kBuy}) {
-    std::vector<UserTag>& out = action == Action::kView ? profile.views : profile.buys;
+    view.action = action;
     absl::Status visited = VisitList(
         scope.txn(), ProfileKey(cookie, action), range, limit,
-        [&](size_t expected) { out.reserve(expected); },
+        [&](size_t expected) { reserve(action, expected); },
         [&](int64_t time, const DecodedBody& body) {
-          UserTag& tag = out.emplace_back();
-          tag.time = time;
-          tag.cookie = profile.cookie;
-          tag.action = action;
-          tag.device = body.device();
-          tag.country = pool.Get(body.ids.country);
-          tag.origin = pool.Get(body.ids.origin);
-          tag.brand_id = pool.Get(body.ids.brand);
-          tag.category_id = pool.Get(body.ids.category);
-          if (body.product_is_text()) {
-            tag.product_id = std::string(body.product_text);
-          } else {
-            tag.product_id = body.product_number;
-          }
-          tag.price = static_cast<int32_t>(body.price);
+          view.time = time;
+          view.device = body.device();
+          view.country = pool.Get(body.ids.country);
+          view.origin = pool.Get(body.ids.origin);
+          view.brand_id = pool.Get(body.ids.brand);
+          view.category_id = pool.Get(body.ids.category);
+          view.product_id_is_text = body.product_is_text();
+          view.product_id_text = body.product_text;
+          view.product_id_number = body.product_number;
+          view.price = static_cast<int32_t>(body.price);
+          visit(static_cast<const UserTagView&>(view));
         });
     if (!visited.ok()) return visited;
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Profile> UserTagStoreImpl::GetProfile(std::string_view cookie, TimeRange range,
+                                                     int32_t limit) const {
+  if (absl::Status s = ValidateProfileQuery(cookie, range, limit); !s.ok()) return s;
+  Profile profile;
+  profile.cookie = std::string(cookie);
+  if (NothingToRead(cookie, range, limit)) return profile;
+  absl::Status read = ReadProfile(
+      cookie, range, limit,
+      [&](Action action, size_t expected) {
+        (action == Action::kView ? profile.views : profile.buys).reserve(expected);
+      },
+      [&](const UserTagView& view) {
+        (view.action == Action::kView ? profile.views : profile.buys).push_back(ToUserTag(view));
+      });
+  if (!read.ok()) return read;
   return profile;
+}
+
+absl::Status UserTagStoreImpl::VisitProfile(std::string_view cookie, TimeRange range, int32_t limit,
+                                            UserTagVisitor& visitor) const {
+  if (absl::Status s = ValidateProfileQuery(cookie, range, limit); !s.ok()) return s;
+  if (NothingToRead(cookie, range, limit)) return absl::OkStatus();
+  return ReadProfile(
+      cookie, range, limit, [](Action, size_t) {},
+      [&](const UserTagView& tag) { visitor.OnTag(tag); });
 }
 
 }  // namespace allezon::internal

@@ -19,8 +19,20 @@ class UserTagStoreImpl final : public UserTagStore {
 
   absl::StatusOr<Profile> GetProfile(std::string_view cookie, TimeRange range,
                                      int32_t limit) const override;
+  absl::Status VisitProfile(std::string_view cookie, TimeRange range, int32_t limit,
+                            UserTagVisitor& visitor) const override;
+  using UserTagStore::VisitProfile;  // the callable overload
 
  private:
+  // The one read path of every profile query (GetProfile, VisitProfile and what is built on
+  // them): opens the read snapshot, then walks the VIEW list and the BUY list through
+  // VisitList, calling reserve(action, expected_count) once per list that exists and
+  // visit(const UserTagView&) per tag. Arguments already validated, cookie non-empty,
+  // limit > 0.
+  template <typename Reserve, typename Visit>
+  absl::Status ReadProfile(std::string_view cookie, TimeRange range, int32_t limit,
+                           Reserve&& reserve, Visit&& visit) const;
+
   // The one place stored entries are read: calls reserve(expected_count) once, then
   // visit(time, const DecodedBody&) for each entry of the (cookie, action) list `key` with
   // time in [range.begin, range.end), newest first (equal times: later accepted first), at

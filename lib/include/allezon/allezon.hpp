@@ -9,6 +9,7 @@
 #include "allezon/time.h"
 #include "allezon/user_tag.h"
 #include "allezon/user_tag_store.h"
+#include "allezon/user_tag_view.h"
 #include "allezon/version.h"
 
 #endif  // ALLEZON_ALLEZON_HPP_
