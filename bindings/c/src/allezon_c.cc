@@ -394,9 +394,18 @@ char* allezon_profile_json(allezon_db_t* db, const char* cookie, int64_t begin_m
                            int32_t limit, char** errptr) {
   return Guard(errptr, static_cast<char*>(nullptr), [&]() -> char* {
     if (!CheckDb(db, errptr)) return nullptr;
-    absl::StatusOr<allezon::Profile> profile = GetProfile(db, cookie, begin_ms, end_ms, limit);
-    if (SaveError(errptr, profile.status())) return nullptr;
-    return CopyString(allezon::ProfileToJson(*profile));
+    if (cookie == nullptr) {
+      InvalidArgument(errptr, "cookie is NULL");
+      return nullptr;
+    }
+    // Straight from the stored tags, as the server writes it: no Profile in between.
+    std::string json;
+    if (SaveError(errptr, allezon::AppendProfileJson(db->rep->user_tags(), cookie,
+                                                     allezon::TimeRange{begin_ms, end_ms},
+                                                     limit, &json))) {
+      return nullptr;
+    }
+    return CopyString(json);
   });
 }
 
