@@ -7,6 +7,10 @@
 //   BM_ProfileQuery            GetProfile of a cookie with a 200-tag history (180 VIEW + 20 BUY),
 //                              full range, limit 200; per thread
 //   BM_ProfileToJson           ProfileToJson of that 200-tag profile
+//   BM_ProfileQueryThenJson    the server's former profile answer: GetProfile + ProfileToJson
+//   BM_ProfileVisit            VisitProfile of the same cookies (zero-copy views); per thread
+//   BM_ProfileJson             AppendProfileJson of the same cookies into a reused string (the
+//                              server's answer now); per thread
 //   BM_ParseTagJson            ParseUserTagJson of the stream's tag bodies
 //   BM_Aggregates10m/<mask>    a 10-minute range ending at the newest minute (so it covers
 //                              open, in-memory minutes and folded ones); mask bit 4 origin,
@@ -33,6 +37,7 @@
 #include "allezon/database.h"
 #include "allezon/json.h"
 #include "allezon/user_tag.h"
+#include "allezon/user_tag_view.h"
 #include "realistic_tags.h"
 
 namespace allezon::bench {
@@ -247,6 +252,64 @@ void BM_ProfileToJson(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
 }
 BENCHMARK(BM_ProfileToJson);
+
+void BM_ProfileQueryThenJson(benchmark::State& state) {
+  ProfileFixture& f = Profiles();
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    auto profile =
+        f.db->db().user_tags().GetProfile(f.cookies[i++ % f.cookies.size()], f.full, 200);
+    Check(profile.status(), "GetProfile");
+    std::string json = ProfileToJson(*profile);
+    bytes += json.size();
+    benchmark::DoNotOptimize(json);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_ProfileQueryThenJson)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_ProfileVisit(benchmark::State& state) {
+  ProfileFixture& f = Profiles();
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  size_t returned = 0;
+  for (auto _ : state) {
+    // Touches what a real visitor would read, so nothing is optimised away.
+    size_t checksum = 0;
+    const auto visit = [&](const UserTagView& tag) {
+      checksum += static_cast<size_t>(tag.time) + tag.origin.size() + tag.brand_id.size() +
+                  static_cast<size_t>(tag.price);
+      ++returned;
+    };
+    Check(
+        f.db->db().user_tags().VisitProfile(f.cookies[i++ % f.cookies.size()], f.full, 200, visit),
+        "VisitProfile");
+    benchmark::DoNotOptimize(checksum);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["tags_per_query"] =
+      static_cast<double>(returned) / static_cast<double>(std::max<int64_t>(1, state.iterations()));
+}
+BENCHMARK(BM_ProfileVisit)->Threads(1)->Threads(2)->UseRealTime();
+
+void BM_ProfileJson(benchmark::State& state) {
+  ProfileFixture& f = Profiles();
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  size_t bytes = 0;
+  std::string json;
+  for (auto _ : state) {
+    json.clear();  // keeps the capacity, as a server thread reusing its buffer would
+    Check(AppendProfileJson(f.db->db().user_tags(), f.cookies[i++ % f.cookies.size()], f.full, 200,
+                            &json),
+          "AppendProfileJson");
+    bytes += json.size();
+    benchmark::DoNotOptimize(json);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_ProfileJson)->Threads(1)->Threads(2)->UseRealTime();
 
 // ---------------------------------------------------------------------------------------
 // Tag parsing.
