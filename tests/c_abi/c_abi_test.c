@@ -591,6 +591,7 @@ int main(int argc, char** argv) {
     allezon_options_set_max_map_size(options, UINT64_C(1) << 30);
     allezon_options_set_max_batch_tags(options, 1000);
     allezon_options_set_max_readers(options, 64);
+    allezon_options_set_profile_staging_tags(options, 100);
     allezon_options_set_sync(options, 1);
     allezon_db_t* db = allezon_open_with_options(NewDir("main"), options, &err);
     allezon_options_destroy(options);

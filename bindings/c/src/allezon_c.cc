@@ -290,6 +290,10 @@ void allezon_options_set_max_batch_tags(allezon_options_t* options, size_t max_t
   if (options != nullptr) options->rep.max_batch_tags = max_tags;
 }
 
+void allezon_options_set_profile_staging_tags(allezon_options_t* options, uint64_t tags) {
+  if (options != nullptr) options->rep.profile_staging_tags = tags;
+}
+
 void allezon_options_set_max_readers(allezon_options_t* options, uint32_t max_readers) {
   if (options != nullptr) options->rep.max_readers = max_readers;
 }

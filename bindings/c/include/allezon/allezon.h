@@ -184,6 +184,11 @@ ALLEZON_C_EXPORT void allezon_options_set_sync(allezon_options_t* options, unsig
 /* Most tags in one group commit. Default 20000; must be >= 1. */
 ALLEZON_C_EXPORT void allezon_options_set_max_batch_tags(allezon_options_t* options,
                                                          size_t max_tags);
+/* New tags held in memory (and a durable log) before being merged into their cookie's stored
+ * list: more means fewer disk writes per tag and about 80 bytes of memory per staged tag;
+ * 0 merges at the next commit. Default 1000000. Never changes answers. */
+ALLEZON_C_EXPORT void allezon_options_set_profile_staging_tags(allezon_options_t* options,
+                                                               uint64_t tags);
 /* Most threads querying at once. Default 512. */
 ALLEZON_C_EXPORT void allezon_options_set_max_readers(allezon_options_t* options,
                                                       uint32_t max_readers);
