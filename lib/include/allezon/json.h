@@ -23,8 +23,8 @@ ALLEZON_EXPORT std::string ProfileToJson(const Profile& profile);
 // copied but into *out (a caller that reuses `out` reuses its capacity too). GetProfile's
 // errors; on an error *out is left as it was. A free function over the public VisitProfile
 // rather than a UserTagStore member: JSON stays out of the store's interface, it works over
-// any UserTagStore, and what it gives up, one virtual call per tag, is ~1% of the time it
-// takes to write the tag (bench/RESULTS.md, "Zero-copy profile reads").
+// any UserTagStore, and what it gives up, one virtual call per tag, is ~2% of the time a tag
+// takes (bench/RESULTS.md, "Zero-copy profile reads").
 ALLEZON_EXPORT absl::Status AppendProfileJson(const UserTagStore& store, std::string_view cookie,
                                               TimeRange range, int32_t limit, std::string* out);
 
