@@ -33,6 +33,8 @@ class ByteReader {
       : pos_(reinterpret_cast<const uint8_t*>(bytes.data())), end_(pos_ + bytes.size()) {}
 
   uint64_t Varint() {
+    // Most varints here (ids, time deltas, flags) are one byte.
+    if (pos_ < end_ && *pos_ < 0x80) return *pos_++;
     uint64_t result = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (pos_ >= end_) return Fail();

@@ -84,12 +84,6 @@ void StringPool::Rollback() {
   published_.store(committed_, std::memory_order_release);
 }
 
-std::string_view StringPool::Get(uint32_t id) const {
-  if (id >= published_.load(std::memory_order_acquire)) return {};
-  const std::string* slots = chunks_[id >> kChunkBits].load(std::memory_order_acquire);
-  return slots[id & (kChunkSize - 1)];
-}
-
 absl::StatusOr<std::optional<uint32_t>> StringPool::Find(const Txn& txn,
                                                          std::string_view text) const {
   absl::StatusOr<std::string_view> value = txn.Get(by_string_, StringKey(text));
