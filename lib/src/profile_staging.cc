@@ -117,7 +117,7 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
             staged_without_record += *record_sequence == 0;  // folds always set >= 1
           }
           if (sequence <= it->second) return;  // already folded into the record
-          AppendPacked(sequence, time, body, &staged_[profile_key]);
+          AppendPacked(sequence, time, body, &staged_.GetOrAdd(profile_key));
           if (oldest_staged == 0) oldest_staged = sequence;
           ++staged_tags;
         });
@@ -174,17 +174,18 @@ absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* cons
 }
 
 absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
-  auto it = staged_.lower_bound(pending_.cursor);
+  const absl::btree_set<std::string_view>& order = staged_.order();
+  auto it = order.lower_bound(std::string_view(pending_.cursor));
   size_t folded = 0;
-  while (folded < fold_tags && it != staged_.end()) {
+  while (folded < fold_tags && it != order.end()) {
     size_t key_tags = 0;
-    if (absl::Status s = FoldKey(txn, it->first, it->second, &key_tags); !s.ok()) return s;
-    pending_.folded_keys.push_back(it->first);
+    if (absl::Status s = FoldKey(txn, *it, *staged_.Find(*it), &key_tags); !s.ok()) return s;
+    pending_.folded_keys.emplace_back(*it);
     folded += key_tags;
     ++it;
   }
   pending_.folded_tags = folded;
-  if (it == staged_.end()) {
+  if (it == order.end()) {
     // The pass is complete: every tag logged before it began is in its record. The next
     // pass starts over from the first key (never within this transaction, so no key is
     // folded twice in one commit).
@@ -192,7 +193,7 @@ absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
     pending_.pass_start_seq = next_seq_ - 1;
     pending_.cursor.clear();
   } else {
-    pending_.cursor = it->first;
+    pending_.cursor = std::string(*it);
   }
   return absl::OkStatus();
 }
@@ -210,19 +211,19 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
   for (const UserTag* tag : tags) {
     key.assign(tag->cookie);
     key.push_back(static_cast<char>(tag->action));
-    auto it = staged_.find(key);
-    if (it == staged_.end() || it->second.size() < long_list_bytes) continue;
+    const std::string* staged = staged_.Find(key);
+    if (staged == nullptr || staged->size() < long_list_bytes) continue;
     const bool in_slice = key >= slice_begin && (slice_wrapped || key < pending_.cursor);
     if (in_slice || !folded_now.insert(key).second) continue;
     size_t key_tags = 0;
-    if (absl::Status s = FoldKey(txn, it->first, it->second, &key_tags); !s.ok()) return s;
+    if (absl::Status s = FoldKey(txn, key, *staged, &key_tags); !s.ok()) return s;
     pending_.folded_keys.push_back(key);
     pending_.folded_tags += key_tags;
   }
   return absl::OkStatus();
 }
 
-absl::Status ProfileStaging::FoldKey(const Txn& txn, const std::string& key,
+absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key,
                                      std::string_view staged, size_t* tags_folded) {
   absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
   std::string_view record_bytes;
@@ -317,7 +318,7 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
     auto& [key, packed] = pending_.added.emplace_back(ProfileKey(tag.cookie, tag.action), std::string());
     AppendPacked(first_sequence + i, tag.time, body, &packed);
     // A list neither staged nor stored yet is new (one B-tree read, only for such keys).
-    if (!staged_.contains(key) && new_keys.insert(key).second) {
+    if (staged_.Find(key) == nullptr && new_keys.insert(key).second) {
       absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
       if (absl::IsNotFound(record.status())) {
         ++pending_.new_lists;
@@ -338,8 +339,8 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
 void ProfileStaging::Commit() {
   {
     std::unique_lock lock(storage_->staging_mu);
-    for (const std::string& key : pending_.folded_keys) staged_.erase(key);
-    for (auto& [key, packed] : pending_.added) staged_[key].append(packed);
+    for (const std::string& key : pending_.folded_keys) staged_.Erase(key);
+    for (auto& [key, packed] : pending_.added) staged_.GetOrAdd(key).append(packed);
   }
   staged_tags_.store(staged_tags_.load(std::memory_order_relaxed) + pending_.added.size() -
                          pending_.folded_tags,
@@ -357,9 +358,9 @@ void ProfileStaging::Commit() {
 
 void ProfileStaging::CopyStaged(std::string_view key, StagedList* out) const {
   out->clear();
-  auto it = staged_.find(key);
-  if (it == staged_.end()) return;
-  out->bytes = it->second;
+  const std::string* staged = staged_.Find(key);
+  if (staged == nullptr) return;
+  out->bytes = *staged;
   ForEachPacked(out->bytes, [&](uint64_t sequence, int64_t time, std::string_view body) {
     out->entries.push_back({time, body});
     out->sequences.push_back(sequence);

@@ -29,7 +29,9 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/node_hash_map.h"
+#include "absl_compat.h"
 #include "absl/status/status.h"
 #include "allezon/user_tag.h"
 #include "lmdb_env.h"
@@ -50,6 +52,41 @@ struct StagedList {
     entries.clear();
     sequences.clear();
   }
+};
+
+// Staged entries by key: hashed for the lookups made per tag and per query, with an ordered
+// index of the keys for the folding pass. (A btree map keyed by std::string alone spent ~40 %
+// of the writer's CPU in lookups at 3 M tags: four 64-byte slots a node, ~10 levels of
+// memcmp.) Keys live in hash nodes, so the index's views stay valid until Erase.
+class StagedMap {
+ public:
+  std::string* Find(std::string_view key) {
+    auto it = entries_.find(Sv(key));
+    return it == entries_.end() ? nullptr : &it->second;
+  }
+  const std::string* Find(std::string_view key) const {
+    auto it = entries_.find(Sv(key));
+    return it == entries_.end() ? nullptr : &it->second;
+  }
+  std::string& GetOrAdd(std::string_view key) {
+    auto [it, inserted] = entries_.try_emplace(std::string(key));
+    if (inserted) order_.insert(std::string_view(it->first));
+    return it->second;
+  }
+  void Erase(std::string_view key) {
+    auto it = entries_.find(Sv(key));
+    if (it == entries_.end()) return;
+    order_.erase(std::string_view(it->first));
+    entries_.erase(it);
+  }
+  // Keys in order; valid until the key is erased.
+  const absl::btree_set<std::string_view>& order() const { return order_; }
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+
+ private:
+  absl::node_hash_map<std::string, std::string> entries_;
+  absl::btree_set<std::string_view> order_;
 };
 
 class ProfileStaging {
@@ -102,7 +139,7 @@ class ProfileStaging {
   absl::Status Fold(const Txn& txn, size_t fold_tags);
   absl::Status FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags,
                              const std::string& slice_begin);
-  absl::Status FoldKey(const Txn& txn, const std::string& key, std::string_view staged,
+  absl::Status FoldKey(const Txn& txn, std::string_view key, std::string_view staged,
                        size_t* tags_folded);
   absl::Status AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,
                            std::span<const TagIds> ids);
@@ -112,7 +149,7 @@ class ProfileStaging {
 
   // Key -> packed entries in sequence order: varint sequence, zigzag varint time, varint
   // body length, body. Written by the writer under storage_->staging_mu exclusively, read under it shared.
-  absl::btree_map<std::string, std::string, std::less<>> staged_;
+  StagedMap staged_;
   std::atomic<uint64_t> staged_tags_{0};
   std::atomic<uint64_t> staged_keys_{0};
   std::atomic<uint64_t> lists_{0};
