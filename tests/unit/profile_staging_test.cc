@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <random>
@@ -175,6 +177,77 @@ TEST_CASE("a very active cookie's staged tags are folded out of turn") {
     CHECK(db->Stats().staged_profile_tags <= static_cast<uint64_t>(round + 1) + 8 * kCap + 9);
   }
   CheckAgainstModel(*db, model, random);
+}
+
+TEST_CASE("readers racing folds never miss an acknowledged tag nor see one twice") {
+  TempDir dir;
+  Options options = TestOptions(dir.path());
+  options.profile_cap = 1000;  // nothing drops out: every acknowledged tag must be there
+  options.profile_staging_tags = 20;  // folds at nearly every commit, passes wrap constantly
+  options.max_batch_tags = 8;
+  options.aggregate_fold_interval_ms = 0;  // and idle folds between bursts
+  auto db = OpenOrDie(options);
+  constexpr int kCookies = 6;
+  constexpr int kWriters = 3;
+  constexpr int kPerWriter = 150;
+  // acknowledged[w]: how many of writer w's tags have returned OK (its product ids are
+  // w * kPerWriter + 0 .. acknowledged - 1, each on cookie id % kCookies).
+  std::array<std::atomic<int>, kWriters> acknowledged{};
+  std::atomic<bool> done{false};
+  std::atomic<int> problems{0};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 3; ++r) {
+    threads.emplace_back([&, r] {
+      int cookie = r;
+      while (!done) {
+        cookie = (cookie + 1) % kCookies;
+        std::array<int, kWriters> before;
+        for (int w = 0; w < kWriters; ++w) before[w] = acknowledged[w].load();
+        absl::StatusOr<Profile> profile = db->user_tags().GetProfile(
+            "c" + std::to_string(cookie), {kMinTime, kMaxTime}, 100000);
+        if (!profile.ok()) {
+          ++problems;
+          continue;
+        }
+        std::vector<int64_t> ids;
+        for (const UserTag& tag : profile->views) ids.push_back(std::get<int64_t>(tag.product_id));
+        std::sort(ids.begin(), ids.end());
+        if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) ++problems;  // twice
+        for (int w = 0; w < kWriters; ++w) {
+          for (int i = 0; i < before[w]; ++i) {
+            const int64_t id = w * kPerWriter + i;
+            if (id % kCookies == cookie && !std::binary_search(ids.begin(), ids.end(), id)) {
+              ++problems;  // acknowledged before the query began, yet missing
+            }
+          }
+        }
+      }
+    });
+  }
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < kPerWriter; ++i) {
+        const int64_t id = w * kPerWriter + i;
+        UserTag tag = MakeTag(kStreamStart + id % 37, "c" + std::to_string(id % kCookies));
+        tag.product_id = id;
+        if (!db->AddTag(tag).ok()) ++problems;
+        acknowledged[w].store(i + 1);
+        if (i % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(15));
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // idle folds race readers too
+  done = true;
+  for (std::thread& t : threads) t.join();
+  CHECK(problems == 0);
+  size_t total = 0;
+  for (int cookie = 0; cookie < kCookies; ++cookie) {
+    total += db->user_tags().GetProfile("c" + std::to_string(cookie), {kMinTime, kMaxTime}, 100000)
+                 ->views.size();
+  }
+  CHECK(total == kWriters * kPerWriter);
 }
 
 }  // namespace
