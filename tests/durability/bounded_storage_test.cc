@@ -13,6 +13,7 @@
 
 #include "allezon/database.h"
 #include "allezon_test/server_process.h"
+#include "allezon_test/time_scale.h"
 
 namespace allezon_dur {
 namespace {
@@ -50,11 +51,13 @@ int64_t MinuteOf(int64_t ms) { return ms - ((ms % kMinuteMs) + kMinuteMs) % kMin
 // Waits until the writer has folded every due minute (fold delay 0: all but the newest one or
 // two) and had a further idle round, then returns the stats.
 allezon::DatabaseStats Settled(allezon::Database& db) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // Both times scale with TimeScale() (a TSan build is several times slower).
+  const auto deadline =
+      std::chrono::steady_clock::now() + allezon_test::Scaled(std::chrono::seconds(10));
   while (db.Stats().open_minutes > 2 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(allezon_test::Scaled(std::chrono::milliseconds(50)));
   allezon::DatabaseStats stats = db.Stats();
   CHECK(stats.open_minutes <= 2);
   return stats;

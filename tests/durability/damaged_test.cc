@@ -37,7 +37,10 @@ TEST_SUITE("damaged") {
       Stream stream(shape, &endpoint);
       endpoint.Publish(server.port());
       stream.Start();
-      while (!stream.Finished()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      while (!stream.Finished()) {
+        REQUIRE_MESSAGE(server.Running(), "the server died; log:\n" << server.Log());
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
       stream.Stop();
       REQUIRE(Count(stream.Results()).acked == 2000);
       ExitInfo stopped = server.Stop();
@@ -57,7 +60,7 @@ TEST_SUITE("damaged") {
                  "--data-dir", dir.string()});
     // Either it refuses to start (preferred: a clear error naming the directory), or it starts;
     // then queries and writes must be answered (errors are fine) without the process dying.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    const auto deadline = std::chrono::steady_clock::now() + Scaled(std::chrono::seconds(10));
     std::string port;
     while (!child.Wait(std::chrono::milliseconds(5)) &&
            std::chrono::steady_clock::now() < deadline) {
@@ -78,7 +81,7 @@ TEST_SUITE("damaged") {
       q.end_ms = kT0 + 10 * kMinute;
       http.Aggregates(q.ToQuery());
       for (int i = 0; i < 20; ++i) http.PostTag(StreamTag(shape, 90, i).ToJson());
-      child.Wait(std::chrono::milliseconds(200));
+      child.Wait(Scaled(std::chrono::milliseconds(200)));
     }
     INFO("output:\n" << child.Output());
     CHECK_MESSAGE(child.term_signal == 0, "the server crashed: signal " << child.term_signal

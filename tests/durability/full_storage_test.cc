@@ -37,7 +37,12 @@ TEST_SUITE("full") {
     Stream full(shape, &endpoint);
     endpoint.Publish(server.port());
     full.Start();
-    while (!full.Finished()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // A server that died (a crash, or a sanitizer's halt_on_error) would leave the writers
+    // retrying for ever: fail at once instead, with its log.
+    while (!full.Finished()) {
+      REQUIRE_MESSAGE(server.Running(), "the server died; log:\n" << server.Log());
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     full.Stop();
     const std::vector<Sent> phase1 = full.Results();
     const Tally c1 = Count(phase1);
@@ -110,7 +115,10 @@ TEST_SUITE("full") {
     more.max_tags_per_writer = 300;
     Stream resumed(more, &endpoint);
     resumed.Start();
-    while (!resumed.Finished()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    while (!resumed.Finished()) {
+      REQUIRE_MESSAGE(server.Running(), "the server died; log:\n" << server.Log());
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
     resumed.Stop();
     for (Sent& s : resumed.Results()) {
       CHECK_MESSAGE(s.outcome == Outcome::kAcked, "after raising the limit: status " << s.status);

@@ -21,13 +21,13 @@ namespace fs = std::filesystem;
 // A server started on `data_dir` must fail quickly and cleanly, saying something containing
 // each of `mentions`.
 void ExpectStartupError(const fs::path& data_dir, const std::vector<std::string>& mentions) {
-  RunResult run = RunServer({"--data-dir", data_dir.string()}, std::chrono::seconds(10));
+  RunResult run = RunServer({"--data-dir", data_dir.string()}, Scaled(std::chrono::seconds(10)));
   INFO("data dir " << data_dir << "; output:\n" << run.output);
   CHECK_FALSE(run.timed_out);  // it started serving, or hung
   CHECK_MESSAGE(run.term_signal == 0, "crashed with signal " << run.term_signal);
   CHECK(run.exited);
   CHECK(run.exit_code != 0);
-  CHECK(run.ms < 5000);
+  CHECK(run.ms < Scaled(std::chrono::seconds(5)).count());
   for (const std::string& m : mentions) {
     CHECK_MESSAGE(run.output.find(m) != std::string::npos, "the message does not mention " << m);
   }
@@ -66,12 +66,13 @@ TEST_SUITE("owner") {
     Tag before = MakeTag(kT0, "owner");
     REQUIRE(http.PostTag(before.ToJson()).status == 204);
 
-    RunResult second = RunServer({"--data-dir", first.data_dir().string()}, std::chrono::seconds(10));
+    RunResult second =
+        RunServer({"--data-dir", first.data_dir().string()}, Scaled(std::chrono::seconds(10)));
     INFO("second server's output:\n" << second.output);
     CHECK_FALSE(second.timed_out);
     CHECK(second.exited);
     CHECK(second.exit_code != 0);
-    CHECK(second.ms < 3000);
+    CHECK(second.ms < Scaled(std::chrono::seconds(3)).count());
     CHECK_MESSAGE(second.output.find(first.data_dir().string()) != std::string::npos,
                   "the message does not name the directory");
     CHECK_MESSAGE(second.output.find("in use") != std::string::npos,

@@ -110,7 +110,7 @@ std::vector<int64_t> Stream::Progress() const {
 }
 
 void Stream::WaitAcked(int64_t n, std::chrono::milliseconds timeout) const {
-  const auto deadline = Clock::now() + timeout;
+  const auto deadline = Clock::now() + Scaled(timeout);
   while (acked_.load() < n && !Finished() && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }

@@ -25,6 +25,7 @@
 #include "allezon_test/http.h"
 #include "allezon_test/server_process.h"
 #include "allezon_test/tags.h"
+#include "allezon_test/time_scale.h"
 
 namespace allezon_dur {
 
@@ -93,7 +94,8 @@ class Stream {
   // Per writer: how many of its requests have been answered (or given up) so far. A request
   // with index < Progress()[w] was answered before this call.
   std::vector<int64_t> Progress() const;
-  // Blocks until at least `n` tags are acknowledged in total (or the stream finished).
+  // Blocks until at least `n` tags are acknowledged in total (or the stream finished), up to
+  // `timeout` times TimeScale().
   void WaitAcked(int64_t n, std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
   // After Stop(): every request, all writers.
   std::vector<Sent> Results() const;

@@ -13,6 +13,7 @@
 #include "allezon_test/http.h"
 #include "allezon_test/server_process.h"
 #include "allezon_test/tags.h"
+#include "allezon_test/time_scale.h"
 
 namespace allezon_hardening {
 
