@@ -4,7 +4,11 @@
 #   2. the same suite (less the tests labelled "slow", which only repeat long runs) under
 #      AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. under ThreadSanitizer: the library's unit tests (concurrent readers and writers
-#      included) and the integration suite against a TSan-built server;
+#      included), and the integration, durability (kill -9 under load, full storage, bounded
+#      storage, backup...) and hardening (hostile clients, 1,000 connections...) suites against
+#      a TSan-built server. Every process's reports go to build-tsan/tsan-reports/ (the
+#      servers' stderr is only a log file the tests may never show): any report fails the pass
+#      and is printed. The tests' own time bounds are scaled by ALLEZON_TEST_TIME_SCALE;
 #   4. a short libFuzzer run of each fuzz target (clang).
 # ALLEZON_SKIP_SANITIZE=1 runs pass 1 only (quicker local runs).
 set -euo pipefail
@@ -31,16 +35,32 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
       -DALLEZON_BUILD_BENCHMARKS=OFF -DALLEZON_BUILD_EXAMPLES=OFF
 fi
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
-  echo "=== ThreadSanitizer: library tests, and the server under the integration suite"
+  echo "=== ThreadSanitizer: library tests, and the server under the integration, durability" \
+    "and hardening suites"
   cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_TSAN=ON \
     -DALLEZON_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build "$root/build-tsan" -j"$jobs" --target allezon_unit_tests \
-    allezon_durability_lib_tests allezon-server allezon_integration_tests
-  export TSAN_OPTIONS="halt_on_error=1 suppressions=$root/tests/tsan.supp"
-  "$root/build-tsan/tests/unit/allezon_unit_tests" --no-colors
-  "$root/build-tsan/tests/durability/allezon_durability_lib_tests" --no-colors
-  (cd "$root/build-tsan" && ctest --output-on-failure --timeout 300 -j"$jobs" -L integration)
-  unset TSAN_OPTIONS
+    allezon_durability_lib_tests allezon-server allezon_integration_tests \
+    allezon_durability_tests allezon_hardening_tests
+  tsan_reports="$root/build-tsan/tsan-reports"
+  rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"
+  # log_path: one file per process that reports (none otherwise), the servers' included.
+  export TSAN_OPTIONS="halt_on_error=1 suppressions=$root/tests/tsan.supp log_path=$tsan_reports/tsan"
+  # TSan runs everything 5-15x slower: the durability tests' time bounds scale by this.
+  export ALLEZON_TEST_TIME_SCALE=10
+  tsan_rc=0
+  "$root/build-tsan/tests/unit/allezon_unit_tests" --no-colors || tsan_rc=$?
+  if [[ "$tsan_rc" == 0 ]]; then
+    (cd "$root/build-tsan" && ctest --output-on-failure --timeout 300 -j"$jobs" \
+      -L '^(integration|durability|hardening)$') || tsan_rc=$?
+  fi
+  unset TSAN_OPTIONS ALLEZON_TEST_TIME_SCALE
+  if compgen -G "$tsan_reports/tsan*" >/dev/null; then
+    echo "=== ThreadSanitizer reports ($tsan_reports):"
+    cat "$tsan_reports"/tsan*
+    tsan_rc=1
+  fi
+  [[ "$tsan_rc" == 0 ]] || { echo "=== ThreadSanitizer pass failed"; exit 1; }
   echo "=== fuzzing smoke run"
   BUILD_DIR="$root/build-fuzz" JOBS="$jobs" "$root/fuzz/run.sh" "${ALLEZON_FUZZ_SECONDS:-10}"
 fi
