@@ -111,6 +111,19 @@ inline absl::Status ReadRecordHeader(ByteReader& reader, size_t record_size,
   return absl::OkStatus();
 }
 
+// The record of `key` (empty bytes and a zero header when there is none). DataLoss when its
+// header is damaged.
+inline absl::Status ReadRecord(const Txn& txn, MDB_dbi profiles, std::string_view key,
+                               std::string_view* bytes, RecordHeader* header) {
+  *bytes = {};
+  *header = RecordHeader{};
+  absl::StatusOr<std::string_view> record = txn.Get(profiles, key);
+  if (!record.ok()) return absl::IsNotFound(record.status()) ? absl::OkStatus() : record.status();
+  *bytes = *record;
+  ByteReader reader(*bytes);
+  return ReadRecordHeader(reader, bytes->size(), header);
+}
+
 // Walks a stored list newest first, calling visit(time, reader positioned at the body) for
 // each entry; visit reads the body and returns false to stop early.
 template <typename Visit>

@@ -63,14 +63,9 @@ absl::Status ForEachLogged(uint64_t first_sequence, std::string_view value, Visi
 // The merged sequence in a record's header; 0 for no record.
 absl::StatusOr<uint64_t> MergedSequence(const Txn& txn, const Storage& storage,
                                         std::string_view key) {
-  absl::StatusOr<std::string_view> record = txn.Get(storage.profiles, key);
-  if (!record.ok()) {
-    if (absl::IsNotFound(record.status())) return uint64_t{0};
-    return record.status();
-  }
-  ByteReader reader(*record);
+  std::string_view bytes;
   RecordHeader header;
-  if (absl::Status s = ReadRecordHeader(reader, record->size(), &header); !s.ok()) return s;
+  if (absl::Status s = ReadRecord(txn, storage.profiles, key, &bytes, &header); !s.ok()) return s;
   return header.merged_seq;
 }
 
@@ -225,20 +220,14 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
 
 absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key,
                                      std::string_view staged, size_t* tags_folded) {
-  absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
   std::string_view record_bytes;
-  if (record.ok()) {
-    record_bytes = *record;
-  } else if (!absl::IsNotFound(record.status())) {
-    return record.status();
+  RecordHeader header;
+  if (absl::Status s = ReadRecord(txn, storage_->profiles, key, &record_bytes, &header); !s.ok()) {
+    return s;
   }
-  uint64_t merged_seq = 0;
+  const uint64_t merged_seq = header.merged_seq;
   std::vector<RecordEntry> stored;
   if (!record_bytes.empty()) {
-    ByteReader reader(record_bytes);
-    RecordHeader header;
-    if (absl::Status s = ReadRecordHeader(reader, record_bytes.size(), &header); !s.ok()) return s;
-    merged_seq = header.merged_seq;
     stored.reserve(static_cast<size_t>(header.count));
     absl::Status walked = WalkRecord(record_bytes, [&](int64_t time, ByteReader& body_reader) {
       stored.push_back({time, SkipBody(body_reader)});

@@ -21,17 +21,10 @@ absl::Status UserTagStoreImpl::VisitList(const Txn& txn, std::string_view key, T
   // equal times a staged tag goes first, being the later accepted.
   thread_local StagedList staged;
   staging_->CopyStaged(key, &staged);
-  absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
   std::string_view record_bytes;
-  if (record.ok()) {
-    record_bytes = *record;
-  } else if (!absl::IsNotFound(record.status())) {
-    return record.status();
-  }
   RecordHeader header;
-  if (!record_bytes.empty()) {
-    ByteReader reader(record_bytes);
-    if (absl::Status s = ReadRecordHeader(reader, record_bytes.size(), &header); !s.ok()) return s;
+  if (absl::Status s = ReadRecord(txn, storage_->profiles, key, &record_bytes, &header); !s.ok()) {
+    return s;
   }
   size_t staged_newer = 0;
   for (uint64_t sequence : staged.sequences) staged_newer += sequence > header.merged_seq;

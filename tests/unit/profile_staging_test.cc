@@ -63,6 +63,15 @@ void CheckAgainstModel(const Database& db, const Model& model, std::mt19937_64& 
   }
 }
 
+// Waits (up to 10 s) until idle folding has merged every staged tag and emptied the log.
+void WaitForIdleFolds(const Database& db) {
+  for (int wait = 0; wait < 1000; ++wait) {
+    const DatabaseStats stats = db.Stats();
+    if (stats.staged_profile_tags == 0 && stats.profile_log_tags == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 // Adds `batches` random batches to `db`, recording them in the model.
 void AddRandom(Database& db, Model& model, int64_t& serial, std::mt19937_64& random,
                int batches) {
@@ -108,12 +117,7 @@ TEST_CASE("staged, folded and recovered tags answer like a plain merge") {
     // Idle folding drains the staged tags and the log; answers do not change.
     options.aggregate_fold_interval_ms = 0;
     auto db = OpenOrDie(options);
-    for (int wait = 0; wait < 500 && db->Stats().staged_profile_tags > 0; ++wait) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    for (int wait = 0; wait < 500 && db->Stats().profile_log_tags > 0; ++wait) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    WaitForIdleFolds(*db);
     CHECK(db->Stats().staged_profile_tags == 0);
     CHECK(db->Stats().profile_log_tags == 0);
     CheckAgainstModel(*db, model, random);
@@ -140,11 +144,7 @@ TEST_CASE("the profile log is trimmed once its tags are in their lists") {
   for (int round = 0; round < 20; ++round) {
     AddRandom(*db, model, serial, random, 40);
     CHECK(db->Stats().profile_log_tags > 0);
-    for (int wait = 0; wait < 500 && (db->Stats().staged_profile_tags > 0 ||
-                                      db->Stats().profile_log_tags > 0);
-         ++wait) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    WaitForIdleFolds(*db);
     REQUIRE(db->Stats().staged_profile_tags == 0);
     REQUIRE(db->Stats().profile_log_tags == 0);
   }
