@@ -50,8 +50,12 @@ std::string HttpResponse::MediaType() const {
 
 std::string HttpResponse::Describe() const {
   if (status == 0) return "no response (" + error + ")";
-  std::string b = body.size() > 400 ? body.substr(0, 400) + "..." : body;
-  return "HTTP " + std::to_string(status) + " [" + Header("content-type") + "] " + b;
+  // Appended piece by piece: GCC 12's -Warray-bounds misfires on `substr(...) + "..."`
+  // (libstdc++ PR 105329).
+  std::string out = "HTTP " + std::to_string(status) + " [" + Header("content-type") + "] ";
+  out.append(body, 0, 400);
+  if (body.size() > 400) out.append("...");
+  return out;
 }
 
 std::string UrlEncode(std::string_view text) {
