@@ -35,13 +35,14 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
       -DALLEZON_BUILD_BENCHMARKS=OFF -DALLEZON_BUILD_EXAMPLES=OFF
 fi
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
-  echo "=== ThreadSanitizer: library tests, and the server under the integration, durability" \
-    "and hardening suites"
+  echo "=== ThreadSanitizer: library tests, the C ABI from C and C++ threads, and the server" \
+    "under the integration, durability and hardening suites"
   cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_TSAN=ON \
     -DALLEZON_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build "$root/build-tsan" -j"$jobs" --target allezon_unit_tests \
     allezon_durability_lib_tests allezon-server allezon_integration_tests \
-    allezon_durability_tests allezon_hardening_tests
+    allezon_durability_tests allezon_hardening_tests \
+    allezon_c allezon_c_abi_test allezon_c_abi_test_static allezon_c_abi_cpp_test
   tsan_reports="$root/build-tsan/tsan-reports"
   rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"
   # log_path: one file per process that reports (none otherwise), the servers' included.
@@ -52,7 +53,7 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   "$root/build-tsan/tests/unit/allezon_unit_tests" --no-colors || tsan_rc=$?
   if [[ "$tsan_rc" == 0 ]]; then
     (cd "$root/build-tsan" && ctest --output-on-failure --timeout 300 -j"$jobs" \
-      -L '^(integration|durability|hardening)$') || tsan_rc=$?
+      -L '^(integration|durability|hardening|c_abi)$') || tsan_rc=$?
   fi
   unset TSAN_OPTIONS ALLEZON_TEST_TIME_SCALE
   if compgen -G "$tsan_reports/tsan*" >/dev/null; then
