@@ -65,7 +65,11 @@ absl::StatusOr<uint64_t> MergedSequence(const Txn& txn, const Storage& storage,
                                         std::string_view key) {
   std::string_view bytes;
   RecordHeader header;
-  if (absl::Status s = ReadRecord(txn, storage.profiles, key, &bytes, &header); !s.ok()) return s;
+  absl::Status read = ReadRecord(txn, storage.profiles, key, &bytes, &header);
+  // A damaged header holds nothing readable: all logged tags of the key stay staged, and
+  // the fold rebuilds the list from them (FoldKey).
+  if (absl::IsDataLoss(read)) return uint64_t{0};
+  if (!read.ok()) return read;
   return header.merged_seq;
 }
 
@@ -222,19 +226,25 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key,
                                      std::string_view staged, size_t* tags_folded) {
   std::string_view record_bytes;
   RecordHeader header;
-  if (absl::Status s = ReadRecord(txn, storage_->profiles, key, &record_bytes, &header); !s.ok()) {
-    return s;
-  }
-  const uint64_t merged_seq = header.merged_seq;
   std::vector<RecordEntry> stored;
-  if (!record_bytes.empty()) {
+  absl::Status read = ReadRecord(txn, storage_->profiles, key, &record_bytes, &header);
+  if (read.ok() && !record_bytes.empty()) {
     stored.reserve(static_cast<size_t>(header.count));
-    absl::Status walked = WalkRecord(record_bytes, [&](int64_t time, ByteReader& body_reader) {
+    read = WalkRecord(record_bytes, [&](int64_t time, ByteReader& body_reader) {
       stored.push_back({time, SkipBody(body_reader)});
       return true;
     });
-    if (!walked.ok()) return walked;
   }
+  if (absl::IsDataLoss(read)) {
+    // A damaged list cannot be read by queries either. Failing here would fail every commit
+    // once the pass reaches this key; instead the list restarts from the staged tags (all of
+    // them: which ones it held is unknowable), and the shopper's profile works again.
+    stored.clear();
+    header = RecordHeader{};
+  } else if (!read.ok()) {
+    return read;
+  }
+  const uint64_t merged_seq = header.merged_seq;
   std::vector<RecordEntry> added;
   uint64_t newest_seq = merged_seq;
   size_t entries = 0;

@@ -1,6 +1,7 @@
 // Staged profile writes (lib/src/profile_staging.h): whatever mix of staged, folded and
 // recovered tags a list is made of, queries answer as if every tag had been merged at once.
 #include <doctest/doctest.h>
+#include <lmdb.h>
 
 #include <algorithm>
 #include <array>
@@ -248,6 +249,50 @@ TEST_CASE("readers racing folds never miss an acknowledged tag nor see one twice
                  ->views.size();
   }
   CHECK(total == kWriters * kPerWriter);
+}
+
+TEST_CASE("a damaged list is rebuilt from new tags instead of blocking every commit") {
+  TempDir dir;
+  Options options = TestOptions(dir.path());
+  options.profile_staging_tags = 0;  // fold at the next commit
+  {
+    auto db = OpenOrDie(options);
+    REQUIRE(db->AddTag(MakeTag(kStreamStart, "victim")).ok());
+    REQUIRE(db->AddTag(MakeTag(kStreamStart + 1, "other")).ok());  // folds "victim"
+  }
+  {
+    // Overwrite the stored VIEW list of "victim" with bytes that are no list at all.
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 16);
+    REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0644) == 0);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi profiles;
+    REQUIRE(mdb_dbi_open(txn, "profiles", 0, &profiles) == 0);
+    std::string key = std::string("victim") + '\0';
+    std::string garbage = "\xff\xff\xff";
+    MDB_val k{key.size(), key.data()}, v{garbage.size(), garbage.data()};
+    REQUIRE(mdb_put(txn, profiles, &k, &v, 0) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  auto db = OpenOrDie(options);
+  CHECK(absl::IsDataLoss(db->user_tags().GetProfile("victim", {kMinTime, kMaxTime}, 10).status()));
+  // Commits go on (the fold reaching the damaged list does not fail them), and the list
+  // restarts from the logged tags of its key.
+  UserTag fresh = MakeTag(kStreamStart + 2, "victim");
+  fresh.product_id = int64_t{77};
+  REQUIRE(db->AddTag(fresh).ok());
+  REQUIRE(db->AddTag(MakeTag(kStreamStart + 3, "other")).ok());
+  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("victim", {kMinTime, kMaxTime}, 10);
+  REQUIRE(profile.ok());
+  // The fresh tag, and the first one too: its log entry was not trimmed yet, and a list
+  // rebuilt after damage takes every logged tag of its key.
+  REQUIRE(profile->views.size() == 2);
+  CHECK(profile->views[0] == fresh);
+  CHECK(profile->views[1] == MakeTag(kStreamStart, "victim"));
+  CHECK(db->user_tags().GetProfile("other", {kMinTime, kMaxTime}, 10)->views.size() == 2);
 }
 
 }  // namespace
