@@ -53,6 +53,7 @@ absl::Status ValidateOptions(const Options& options) {
     return absl::InvalidArgumentError("aggregate fold delay and interval must be >= 0");
   }
   if (options.max_batch_tags < 1) return absl::InvalidArgumentError("max_batch_tags must be >= 1");
+
   if (options.max_query_buckets < 1) {
     return absl::InvalidArgumentError("max_query_buckets must be >= 1");
   }
@@ -74,6 +75,7 @@ class DatabaseImpl final : public Database {
   absl::Status OpenEnvironment(const Options& options);
 
   absl::Status AddTags(std::span<const UserTag> tags) override;
+  void SubmitTags(std::vector<UserTag> tags, std::function<void(absl::Status)> done) override;
   const UserTagStore& user_tags() const override { return user_tags_; }
   const AggregateIndex& aggregates() const override { return aggregates_; }
   DatabaseStats Stats() const override;
@@ -89,7 +91,13 @@ class DatabaseImpl final : public Database {
     // FUTEX_WAKE each, with no lock hand-off between them and no condition re-evaluation
     // (measured: see bench/RESULTS.md).
     std::atomic<uint32_t> done{0};
+    // SubmitTags: the request owns its tags and is deleted by the writer after on_done.
+    std::vector<UserTag> owned;
+    std::function<void(absl::Status)> on_done;
   };
+
+  // Checks every tag and queues the request; an error means it was not queued.
+  absl::Status Enqueue(std::span<const UserTag> tags, WriteRequest* request);
 
   absl::Status LockDirectory(const std::string& directory);
   absl::Status CheckFileSize() const;
@@ -275,27 +283,47 @@ absl::Status DatabaseImpl::InitializeDatabases() {
   return absl::OkStatus();
 }
 
-absl::Status DatabaseImpl::AddTags(std::span<const UserTag> tags) {
+absl::Status DatabaseImpl::Enqueue(std::span<const UserTag> tags, WriteRequest* request) {
   for (size_t i = 0; i < tags.size(); ++i) {
     if (absl::Status s = ValidateUserTag(tags[i]); !s.ok()) {
       if (tags.size() == 1) return s;
       return absl::InvalidArgumentError(absl::StrCat("tag ", i, ": ", s.message()));
     }
   }
-  if (tags.empty()) return absl::OkStatus();
-  WriteRequest request;
-  request.tags = tags;
+  request->tags = tags;
   {
     std::lock_guard lock(queue_mu_);
     if (closing_) return absl::UnavailableError("database is closing");
-    queue_.push_back(&request);
+    queue_.push_back(request);
   }
   work_cv_.notify_one();
+  return absl::OkStatus();
+}
+
+absl::Status DatabaseImpl::AddTags(std::span<const UserTag> tags) {
+  if (tags.empty()) return absl::OkStatus();
+  WriteRequest request;
+  if (absl::Status s = Enqueue(tags, &request); !s.ok()) return s;
   while (request.done.load(std::memory_order_acquire) == 0) {
     // Returns at once if `done` is no longer 0; spurious wakes just loop.
     syscall(SYS_futex, &request.done, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
   }
   return request.status;
+}
+
+void DatabaseImpl::SubmitTags(std::vector<UserTag> tags, std::function<void(absl::Status)> done) {
+  if (tags.empty()) {
+    done(absl::OkStatus());
+    return;
+  }
+  auto request = std::make_unique<WriteRequest>();
+  request->owned = std::move(tags);
+  request->on_done = std::move(done);
+  if (absl::Status s = Enqueue(request->owned, request.get()); !s.ok()) {
+    request->on_done(std::move(s));
+    return;
+  }
+  request.release();  // the writer deletes it after on_done
 }
 
 void DatabaseImpl::WriterLoop() {
@@ -322,6 +350,12 @@ void DatabaseImpl::WriterLoop() {
     if (!batch.empty()) {
       const absl::Status status = CommitBatch(batch);
       for (WriteRequest* request : batch) {
+        if (request->on_done) {
+          std::function<void(absl::Status)> on_done = std::move(request->on_done);
+          delete request;
+          on_done(status);
+          continue;
+        }
         request->status = status;
         std::atomic<uint32_t>* done = &request->done;
         done->store(1, std::memory_order_release);

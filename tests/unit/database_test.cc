@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -82,6 +84,77 @@ TEST_CASE("the map grows by itself; a maximum size gives ResourceExhausted until
   CHECK(db->AddTags(batch).ok());
   CHECK(db->user_tags().GetProfile(batch[0].cookie, {kMinTime, kMaxTime}, 10)->views.size() == 1);
   CHECK(db->user_tags().GetProfile(batch[499].cookie, {kMinTime, kMaxTime}, 10)->views.size() == 1);
+}
+
+TEST_CASE("SubmitTags: called back once per submission, in order, after the tags are visible") {
+  TempDir dir;
+  auto db = OpenOrDie(TestOptions(dir.path()));
+  constexpr int kSubmissions = 200;
+  std::mutex mutex;
+  std::condition_variable all_done;
+  std::vector<int> order;  // guarded by mutex
+  std::atomic<int> invisible{0};
+  for (int s = 0; s < kSubmissions; ++s) {
+    std::vector<UserTag> tags;
+    for (int i = 0; i < 1 + s % 7; ++i) tags.push_back(MakeTag(kStreamStart + s * 10 + i, "sub" + std::to_string(s)));
+    const size_t count = tags.size();
+    db->SubmitTags(std::move(tags), [&, s, count](absl::Status status) {
+      CHECK(status.ok());
+      // Visible by the time the callback runs (it runs on the writer, after the commit).
+      auto profile = db->user_tags().GetProfile("sub" + std::to_string(s), {kMinTime, kMaxTime}, 100);
+      if (!profile.ok() || profile->views.size() != count) invisible.fetch_add(1);
+      std::lock_guard<std::mutex> lock(mutex);
+      order.push_back(s);
+      all_done.notify_all();
+    });
+  }
+  std::unique_lock<std::mutex> lock(mutex);
+  REQUIRE(all_done.wait_for(lock, std::chrono::seconds(60),
+                            [&] { return order.size() == static_cast<size_t>(kSubmissions); }));
+  CHECK(invisible.load() == 0);
+  for (int s = 0; s < kSubmissions; ++s) CHECK(order[static_cast<size_t>(s)] == s);
+}
+
+TEST_CASE("SubmitTags: invalid tags and a closing database are answered at once") {
+  TempDir dir;
+  auto db = OpenOrDie(TestOptions(dir.path()));
+  std::vector<UserTag> bad = {MakeTag(kStreamStart, "ok"), MakeTag(kStreamStart, "")};
+  int calls = 0;
+  absl::Status seen;
+  db->SubmitTags(std::move(bad), [&](absl::Status status) {
+    ++calls;
+    seen = std::move(status);
+  });
+  CHECK(calls == 1);  // on this thread, before SubmitTags returned
+  CHECK(absl::IsInvalidArgument(seen));
+  CHECK(db->user_tags().GetProfile("ok", {kMinTime, kMaxTime}, 10)->views.empty());
+  calls = 0;
+  db->SubmitTags({}, [&](absl::Status status) {
+    ++calls;
+    seen = std::move(status);
+  });
+  CHECK(calls == 1);
+  CHECK(seen.ok());
+}
+
+TEST_CASE("SubmitTags: submissions queued when the database closes are still stored") {
+  TempDir dir;
+  std::atomic<int> stored{0};
+  {
+    auto db = OpenOrDie(TestOptions(dir.path()));
+    for (int s = 0; s < 50; ++s) {
+      std::vector<UserTag> tags(20, MakeTag(kStreamStart + s, "closing"));
+      db->SubmitTags(std::move(tags), [&](absl::Status status) {
+        if (status.ok()) stored.fetch_add(20);
+      });
+    }
+  }  // closing commits what is queued, then calls back
+  CHECK(stored.load() == 1000);
+  auto reopened = OpenOrDie(TestOptions(dir.path()));
+  AggregateQuery query;
+  query.range = {kStreamStart, kStreamStart + 60000};
+  query.aggregates = {AggregateFunction::kCount};
+  CHECK(reopened->aggregates().Query(query)->rows[0].count == 1000);
 }
 
 TEST_CASE("backup is a consistent copy that opens as a database") {

@@ -14,9 +14,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -62,6 +64,16 @@ class ALLEZON_EXPORT Database {
   // (retry later), Unavailable once the database is closing.
   virtual absl::Status AddTags(std::span<const UserTag> tags) = 0;
   absl::Status AddTag(const UserTag& tag) { return AddTags(std::span<const UserTag>(&tag, 1)); }
+
+  // AddTags without waiting: takes the tags and returns at once; `done` is called exactly once
+  // with the status AddTags would have returned — on the calling thread before SubmitTags
+  // returns when the tags are invalid or the database is closing, else on the database's
+  // writer thread once the commit holding them is durable and visible. Submissions are
+  // committed in the order they were made. `done` runs on the writer's critical path: it must
+  // be quick (hand the status to another thread) and must not write to this Database.
+  // For servers that answer many clients from a few threads (group commit without a thread
+  // parked per caller).
+  virtual void SubmitTags(std::vector<UserTag> tags, std::function<void(absl::Status)> done) = 0;
 
   virtual const UserTagStore& user_tags() const = 0;
   virtual const AggregateIndex& aggregates() const = 0;
