@@ -235,16 +235,70 @@ void HttpApi::OnResponse(const httplib::Request& request, const httplib::Respons
           : std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now() - start);
   metrics_.Observe(endpoint, response.status, latency);
   if (access_log_ == nullptr) return;
+  LogAccess(request.remote_addr, request.method, request.target, response.status,
+            request.body.size(), response.body.size(), latency);
+}
+
+void HttpApi::LogAccess(std::string_view remote, std::string_view method, std::string_view target,
+                        int status, size_t bytes_in, size_t bytes_out,
+                        std::chrono::nanoseconds latency) {
   std::string line = "ts=" + LogTimestamp() + " remote=";
-  AppendLogValue(request.remote_addr, &line);
+  AppendLogValue(remote, &line);
   line += " method=";
-  AppendLogValue(request.method, &line, 16);
+  AppendLogValue(method, &line, 16);
   line += " target=";
-  AppendLogValue(request.target, &line, 512);
-  absl::StrAppend(&line, " status=", response.status, " bytes_in=", request.body.size(),
-                  " bytes_out=", response.body.size(), " duration_us=",
+  AppendLogValue(target, &line, 512);
+  absl::StrAppend(&line, " status=", status, " bytes_in=", bytes_in, " bytes_out=", bytes_out,
+                  " duration_us=",
                   std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
   access_log_->Write(line);
+}
+
+int HttpApi::Accept(std::string_view body, std::vector<UserTag>* batch, std::string* error) {
+  if (body.size() > options_.max_tag_body_bytes) {
+    *error = absl::StrCat("user tag body is larger than ", options_.max_tag_body_bytes, " bytes");
+    return 413;
+  }
+  // JSON text never holds a raw NUL, but the tag parser stops reading at one, so
+  // `{...valid tag...}\0junk` would otherwise be accepted.
+  if (body.find('\0') != std::string_view::npos) {
+    *error = "invalid JSON: the body contains a NUL byte";
+    return 400;
+  }
+  absl::StatusOr<UserTag> tag = ParseUserTagJson(body);
+  if (!tag.ok()) {
+    *error = std::string(tag.status().message());
+    return HttpStatusFor(tag.status());
+  }
+  // The parser turns a lone low-surrogate escape ("\udc00") into bytes that are not UTF-8
+  // (found by fuzz/tag_parser_fuzzer); such a tag could never be given back as valid JSON.
+  const std::string* product_id = std::get_if<std::string>(&tag->product_id);
+  for (const std::string* field :
+       std::initializer_list<const std::string*>{&tag->cookie, &tag->country, &tag->origin,
+                                                 &tag->brand_id, &tag->category_id, product_id}) {
+    if (field != nullptr && !IsValidUtf8(*field)) {
+      *error = "invalid tag: a string is not valid UTF-8 (lone surrogate)";
+      return 400;
+    }
+  }
+  batch->push_back(*std::move(tag));
+  return 0;
+}
+
+void HttpApi::Submit(std::vector<UserTag> batch, std::function<void(absl::Status)> done) {
+  database_->SubmitTags(std::move(batch), [this, done = std::move(done)](absl::Status stored) {
+    NoteWrite(stored);
+    done(std::move(stored));
+  });
+}
+
+int HttpApi::StatusFor(const absl::Status& status) const { return HttpStatusFor(status); }
+
+void HttpApi::Observe(const Answered& answered) {
+  metrics_.Observe(Endpoint::kUserTags, answered.status, answered.latency);
+  if (access_log_ == nullptr) return;
+  LogAccess(answered.remote_ip, "POST", answered.target, answered.status, answered.bytes_in,
+            answered.bytes_out, answered.latency);
 }
 
 void HttpApi::NoteWrite(const absl::Status& status) {
@@ -285,29 +339,12 @@ void HttpApi::CompareDebug(QueryKind kind, const httplib::Request& request,
 }
 
 void HttpApi::AddUserTag(const httplib::Request& request, httplib::Response& response) {
-  if (request.body.size() > options_.max_tag_body_bytes) {
-    return SendError(
-        response, 413,
-        absl::StrCat("user tag body is larger than ", options_.max_tag_body_bytes, " bytes"));
+  std::vector<UserTag> batch;
+  std::string error;
+  if (const int refused = Accept(request.body, &batch, &error); refused != 0) {
+    return SendError(response, refused, error);
   }
-  // JSON text never holds a raw NUL, but the tag parser stops reading at one, so
-  // `{...valid tag...}\0junk` would otherwise be accepted.
-  if (request.body.find('\0') != std::string::npos) {
-    return SendError(response, 400, "invalid JSON: the body contains a NUL byte");
-  }
-  absl::StatusOr<UserTag> tag = ParseUserTagJson(request.body);
-  if (!tag.ok()) return SendStatus(response, tag.status());
-  // The parser turns a lone low-surrogate escape ("\udc00") into bytes that are not UTF-8
-  // (found by fuzz/tag_parser_fuzzer); such a tag could never be given back as valid JSON.
-  const std::string* product_id = std::get_if<std::string>(&tag->product_id);
-  for (const std::string* field :
-       std::initializer_list<const std::string*>{&tag->cookie, &tag->country, &tag->origin,
-                                                 &tag->brand_id, &tag->category_id, product_id}) {
-    if (field != nullptr && !IsValidUtf8(*field)) {
-      return SendError(response, 400, "invalid tag: a string is not valid UTF-8 (lone surrogate)");
-    }
-  }
-  const absl::Status stored = database_->AddTag(*tag);
+  const absl::Status stored = database_->AddTags(batch);
   NoteWrite(stored);
   if (!stored.ok()) return SendStatus(response, stored);
   response.status = 204;

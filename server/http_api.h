@@ -11,6 +11,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <mutex>
 #include <string>
@@ -19,6 +20,7 @@
 #include "allezon/database.h"
 #include "debug_compare.h"
 #include "metrics.h"
+#include "tag_ingest.h"
 
 namespace allezon::server {
 
@@ -48,7 +50,9 @@ std::string ErrorJson(std::string_view message);
 // recursive JSON parser would need a stack as deep as the nesting. Real answers nest 4 deep.
 inline constexpr int kMaxComparedJsonDepth = 64;
 
-class HttpApi {
+// Also the hot path of EventLoopServer (TagIngest): the same checks, storage and accounting as
+// the POST /user_tags route.
+class HttpApi final : public TagIngest {
  public:
   HttpApi(Database* database, DebugComparator* comparator, HttpOptions options,
           AccessLog* access_log = nullptr);
@@ -56,6 +60,13 @@ class HttpApi {
   // Registers every route, the error and exception handlers, and the logger that feeds
   // /metrics and the access log, on `server`.
   void Register(HttpServer& server);
+
+  // TagIngest
+  int Accept(std::string_view body, std::vector<UserTag>* batch, std::string* error) override;
+  size_t max_body_bytes() const override { return options_.max_tag_body_bytes; }
+  void Submit(std::vector<UserTag> batch, std::function<void(absl::Status)> done) override;
+  int StatusFor(const absl::Status& status) const override;
+  void Observe(const Answered& answered) override;
 
  private:
   void AddUserTag(const httplib::Request& request, httplib::Response& response);
@@ -73,6 +84,8 @@ class HttpApi {
   void CompareDebug(QueryKind kind, const httplib::Request& request, std::string_view answer);
   // Called after every response is written (on the connection's thread).
   void OnResponse(const httplib::Request& request, const httplib::Response& response);
+  void LogAccess(std::string_view remote, std::string_view method, std::string_view target,
+                 int status, size_t bytes_in, size_t bytes_out, std::chrono::nanoseconds latency);
   // Remembers the outcome of a write for /readyz.
   void NoteWrite(const absl::Status& status);
 

@@ -32,6 +32,10 @@ thread_local Clock::time_point t_request_start{};
 
 const char* ReasonPhrase(int status) {
   switch (status) {
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
     case 408:
       return "Request Timeout";
     case 413:
@@ -40,23 +44,13 @@ const char* ReasonPhrase(int status) {
       return "URI Too Long";
     case 431:
       return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
     case 503:
       return "Service Unavailable";
     default:
       return "Error";
   }
-}
-
-std::string OwnResponse(int status, std::string_view message) {
-  const std::string body = ErrorJson(message);
-  std::string out =
-      "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) +
-      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-      "\r\nConnection: close\r\n";
-  if (status == 503) out += "Retry-After: 1\r\n";
-  out += "\r\n";
-  out += body;
-  return out;
 }
 
 int PollOne(int fd, short events, Clock::duration timeout) {
@@ -475,6 +469,30 @@ int HttpServer::Bind(const std::string& host, int port, int backlog) {
 }
 
 Clock::time_point HttpServer::CurrentRequestStart() { return t_request_start; }
+
+void HttpServer::SetCurrentRequestStart(Clock::time_point start) { t_request_start = start; }
+
+std::string HttpServer::OwnResponse(int status, std::string_view message, bool close) {
+  const std::string body = ErrorJson(message);
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) +
+                    "\r\nContent-Type: application/json\r\nContent-Length: " +
+                    std::to_string(body.size()) +
+                    (close ? "\r\nConnection: close\r\n" : "\r\nConnection: keep-alive\r\n");
+  if (status == 503) out += "Retry-After: 1\r\n";
+  out += "\r\n";
+  out += body;
+  return out;
+}
+
+void HttpServer::CloseLingering(int sock) { closer_->Add(sock); }
+
+void HttpServer::CloseListeningSocket() {
+  const socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
+  if (sock != INVALID_SOCKET) {
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+  }
+}
 
 bool HttpServer::Stopping() const { return svr_sock_ == INVALID_SOCKET; }
 

@@ -85,11 +85,36 @@ class HttpServer : public httplib::Server {
   // steady_clock outside a request. For loggers and metrics running inside a handler.
   static std::chrono::steady_clock::time_point CurrentRequestStart();
 
+  // For EventLoopServer, which serves this server's listening socket with its own loops and
+  // hands whole requests to this router.
+  int listening_socket() const { return svr_sock_; }
+  // Closes the listening socket (the event loops' stop; cpp-httplib's stop() is for
+  // listen_after_bind).
+  void CloseListeningSocket();
+  // Routes one whole request read from `stream` and writes the response to it; as
+  // cpp-httplib's process_request.
+  bool ProcessWholeRequest(httplib::Stream& stream, bool close_connection,
+                           bool& connection_closed) {
+    return process_request(stream, close_connection, connection_closed, nullptr);
+  }
+  static void SetCurrentRequestStart(std::chrono::steady_clock::time_point start);
+  // A response the connection layer writes by itself: {"error": message}, status line with
+  // its reason phrase, Connection: close (or keep-alive), Retry-After on a 503.
+  static std::string OwnResponse(int status, std::string_view message, bool close = true);
+  // Counts a response from the connection layer (the own-response observer).
+  void NoteOwnResponse(int status) {
+    if (own_response_observer_) own_response_observer_(status);
+  }
+  // Answers 503 (too many connections) and closes `sock` lingering.
+  void RejectBusy(int sock);
+  // Shuts the write side and drops what the client still sends for up to 2 s, then closes.
+  void CloseLingering(int sock);
+  ConnectionCounters& mutable_counters() { return counters_; }
+
  private:
   friend class ConnectionStream;
   bool process_and_close_socket(socket_t sock) override;
   void Serve(int sock);
-  void RejectBusy(int sock);
   void SendOwnResponse(int sock, int status, std::string_view message);
   bool Stopping() const;
 

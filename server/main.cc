@@ -22,6 +22,7 @@
 #include "debug_compare.h"
 #include "flags.h"
 #include "http_api.h"
+#include "event_loop_server.h"
 #include "http_server.h"
 #include "log.h"
 
@@ -43,6 +44,8 @@ struct ServerOptions {
   int64_t max_header_bytes = 16 * 1024;
   int64_t idle_yield_ms = 100;
   int64_t backlog = 4096;
+  std::string http_engine = "epoll";
+  int64_t event_loops = 0;
   std::string access_log;
   LogLevel log_level = LogLevel::kInfo;
   bool debug_compare = true;
@@ -74,13 +77,27 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
        string_flag(&o->port_file)},
       {"data-dir", "DIR", "database directory, created if missing (default ./data)",
        string_flag(&db.data_dir)},
-      {"threads", "N", "HTTP worker threads = connections served at once (default 256)",
+      {"http-engine", "epoll|threads",
+       "connection layer: epoll event loops that store tags in batches, or a thread per "
+       "connection (default epoll)",
+       [o](std::string_view v) {
+         if (v != "epoll" && v != "threads") return false;
+         o->http_engine = std::string(v);
+         return true;
+       }},
+      {"event-loops", "N", "epoll engine: event-loop threads, 0 = one per core, at least 2 (default 0)",
+       int_flag(&o->event_loops, 0, 256)},
+      {"threads", "N",
+       "threads engine: HTTP worker threads = connections served at once; epoll engine: "
+       "threads + max-queued-connections connections are open at once (default 256)",
        int_flag(&o->threads, 1, 4096)},
       {"max-queued-connections", "N",
-       "connections waiting for a thread; beyond, new ones get 503 and close (default 1024)",
+       "connections beyond --threads (waiting for a thread with the threads engine); beyond "
+       "both, new ones get 503 and close (default 1024)",
        int_flag(&o->max_queued_connections, 0, 1 << 20)},
       {"idle-yield-ms", "MS",
-       "an idle keep-alive connection gives its thread to a waiting one after this (default 100)",
+       "threads engine: an idle keep-alive connection gives its thread to a waiting one after "
+       "this (default 100)",
        int_flag(&o->idle_yield_ms, 0, 3'600'000)},
       {"profile-cap", "N", "tags kept per cookie and action (default 200)",
        [&db](std::string_view v) {
@@ -320,6 +337,8 @@ int Run(int argc, char** argv) {
       .Add("host", options.host)
       .Add("port", port)
       .Add("data_dir", options.database.data_dir)
+      .Add("http_engine", options.http_engine)
+      .Add("event_loops", options.event_loops)
       .Add("threads", options.threads)
       .Add("max_queued_connections", options.max_queued_connections)
       .Add("idle_yield_ms", options.idle_yield_ms)
@@ -342,18 +361,29 @@ int Run(int argc, char** argv) {
       .Add("access_log", options.access_log.empty() ? "off" : options.access_log)
       .Add("log_level", LogLevelName(options.log_level));
 
+  std::unique_ptr<EventLoopServer> event_loops;
+  if (options.http_engine == "epoll") {
+    EventLoopOptions loop_options;
+    loop_options.loops = static_cast<size_t>(options.event_loops);
+    event_loops = std::make_unique<EventLoopServer>(&server, &api, loop_options);
+  }
   std::atomic<bool> stopping{false};
-  std::thread signal_waiter([&server, &stopping, stop_signals] {
+  std::thread signal_waiter([&server, &event_loops, &stopping, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     stopping = true;
     LogLine(LogLevel::kInfo, "stopping").Add("signal", signal_number);
+    if (event_loops != nullptr) {
+      event_loops->Stop();
+      return;
+    }
     server.stop();
     // Requests already being read get a moment to arrive whole before idle ones are woken.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ShutDownIdleConnections();
   });
-  if (!server.listen_after_bind() && !stopping.load()) {
+  const bool served = event_loops != nullptr ? event_loops->Run() : server.listen_after_bind();
+  if (!served && !stopping.load()) {
     LogLine(LogLevel::kError, "the listener failed");
     kill(getpid(), SIGTERM);  // wakes the signal thread (the signal is blocked everywhere)
   }

@@ -6,9 +6,12 @@
 // the ratio: what the storage path costs on top of HTTP.
 //
 //   allezon-empty204-server [--port 0] [--port-file F] [--threads 64] [--parse]
+//                           [--http-engine epoll|threads] [--event-loops N]
 //
 // --parse additionally parses and validates the tag (ParseUserTagJson) before the 204, so
-// the parse share can be told apart from the storage share.
+// the parse share can be told apart from the storage share. --http-engine picks the same
+// connection layer as allezon-server's flag (default epoll, as the server's default): with
+// epoll the tags go through the same batched hot path, minus the storage.
 #include <signal.h>
 
 #include <chrono>
@@ -19,13 +22,43 @@
 #include <thread>
 
 #include "allezon/user_tag.h"
+#include "event_loop_server.h"
 #include "http_server.h"
+
+namespace {
+
+// The hot path without storage: checks the tag (with --parse) and answers 204.
+class NoStorage final : public allezon::server::TagIngest {
+ public:
+  explicit NoStorage(bool parse) : parse_(parse) {}
+  int Accept(std::string_view body, std::vector<allezon::UserTag>*, std::string* error) override {
+    if (!parse_) return 0;
+    if (!allezon::ParseUserTagJson(body).ok()) {
+      *error = "bad tag";
+      return 400;
+    }
+    return 0;
+  }
+  size_t max_body_bytes() const override { return 64 * 1024; }
+  void Submit(std::vector<allezon::UserTag>, std::function<void(absl::Status)> done) override {
+    done(absl::OkStatus());
+  }
+  int StatusFor(const absl::Status&) const override { return 503; }
+  void Observe(const Answered&) override {}
+
+ private:
+  const bool parse_;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1", port_file;
   int port = 0;
   size_t threads = 64;
   bool parse = false;
+  std::string engine = "epoll";
+  size_t loops = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--port" && i + 1 < argc) port = std::atoi(argv[++i]);
@@ -33,8 +66,11 @@ int main(int argc, char** argv) {
     else if (arg == "--port-file" && i + 1 < argc) port_file = argv[++i];
     else if (arg == "--threads" && i + 1 < argc) threads = static_cast<size_t>(std::atoi(argv[++i]));
     else if (arg == "--parse") parse = true;
+    else if (arg == "--http-engine" && i + 1 < argc) engine = argv[++i];
+    else if (arg == "--event-loops" && i + 1 < argc) loops = static_cast<size_t>(std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "usage: %s [--host H] [--port P] [--port-file F] [--threads N] [--parse]\n",
+      std::fprintf(stderr, "usage: %s [--host H] [--port P] [--port-file F] [--threads N] [--parse] "
+                   "[--http-engine epoll|threads] [--event-loops N]\n",
                    argv[0]);
       return 2;
     }
@@ -87,12 +123,25 @@ int main(int argc, char** argv) {
     }
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
-  std::thread stopper([&server, stop_signals] {
+  NoStorage ingest(parse);
+  allezon::server::EventLoopOptions loop_options;
+  loop_options.loops = loops;
+  allezon::server::EventLoopServer event_loops(&server, &ingest, loop_options);
+  const bool epoll = engine == "epoll";
+  std::thread stopper([&server, &event_loops, epoll, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
-    server.stop();
+    if (epoll) {
+      event_loops.Stop();
+    } else {
+      server.stop();
+    }
   });
-  server.listen_after_bind();
+  if (epoll) {
+    event_loops.Run();
+  } else {
+    server.listen_after_bind();
+  }
   stopper.join();
   return 0;
 }

@@ -287,6 +287,10 @@ HttpResponse RawConnection::RoundTrip(std::string_view method, std::string_view 
   return ReadResponse();
 }
 
+void RawConnection::ShutdownWrite() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
 bool RawConnection::PeerClosed(std::chrono::milliseconds timeout) {
   if (!buffer_.empty()) return false;
   long n = Fill(Clock::now() + timeout);

@@ -94,6 +94,8 @@ class RawConnection {
   HttpResponse RoundTrip(std::string_view method, std::string_view target,
                          std::string_view body = "",
                          std::string_view content_type = "application/json");
+  // Closes our sending side (the peer reads EOF after what was sent); answers still arrive.
+  void ShutdownWrite();
   // True if the peer has closed the connection (EOF seen within `timeout` with no data).
   bool PeerClosed(std::chrono::milliseconds timeout = std::chrono::milliseconds(50));
 
