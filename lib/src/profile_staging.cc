@@ -173,13 +173,15 @@ absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* cons
 }
 
 absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
-  const absl::btree_set<std::string_view>& order = staged_.order();
-  auto it = order.lower_bound(std::string_view(pending_.cursor));
+  const StagedMap::Order& order = staged_.order();
+  auto it = order.lower_bound(StagedMap::Ordered(pending_.cursor));
   size_t folded = 0;
   while (folded < fold_tags && it != order.end()) {
     size_t key_tags = 0;
-    if (absl::Status s = FoldKey(txn, *it, *staged_.Find(*it), &key_tags); !s.ok()) return s;
-    pending_.folded_keys.emplace_back(*it);
+    if (absl::Status s = FoldKey(txn, it->key, *staged_.Find(it->key), &key_tags); !s.ok()) {
+      return s;
+    }
+    pending_.folded_keys.emplace_back(it->key);
     folded += key_tags;
     ++it;
   }
@@ -192,7 +194,7 @@ absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
     pending_.pass_start_seq = next_seq_ - 1;
     pending_.cursor.clear();
   } else {
-    pending_.cursor = std::string(*it);
+    pending_.cursor = std::string(it->key);
   }
   return absl::OkStatus();
 }

@@ -57,9 +57,32 @@ struct StagedList {
 // Staged entries by key: hashed for the lookups made per tag and per query, with an ordered
 // index of the keys for the folding pass. (A btree map keyed by std::string alone spent ~40 %
 // of the writer's CPU in lookups at 3 M tags: four 64-byte slots a node, ~10 levels of
-// memcmp.) Keys live in hash nodes, so the index's views stay valid until Erase.
+// memcmp.) Keys live in hash nodes, so the index's views stay valid until Erase. The index
+// holds each key's first 8 bytes as a big-endian integer beside the view: cookies differ
+// there, so inserting compares integers in the node instead of calling memcmp on key bytes
+// elsewhere in memory (memcmp was 12 % of the writer's CPU under HTTP ingest).
 class StagedMap {
  public:
+  struct OrderedKey {
+    uint64_t prefix;  // the first 8 bytes, big-endian, zero-padded: orders as the bytes do
+    std::string_view key;
+  };
+  struct OrderedKeyLess {
+    bool operator()(const OrderedKey& a, const OrderedKey& b) const {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      return a.key < b.key;
+    }
+  };
+  using Order = absl::btree_set<OrderedKey, OrderedKeyLess>;
+
+  static OrderedKey Ordered(std::string_view key) {
+    uint64_t prefix = 0;
+    for (size_t i = 0; i < 8; ++i) {
+      prefix = (prefix << 8) | (i < key.size() ? static_cast<unsigned char>(key[i]) : 0u);
+    }
+    return {prefix, key};
+  }
+
   std::string* Find(std::string_view key) {
     auto it = entries_.find(Sv(key));
     return it == entries_.end() ? nullptr : &it->second;
@@ -70,23 +93,23 @@ class StagedMap {
   }
   std::string& GetOrAdd(std::string_view key) {
     auto [it, inserted] = entries_.try_emplace(std::string(key));
-    if (inserted) order_.insert(std::string_view(it->first));
+    if (inserted) order_.insert(Ordered(it->first));
     return it->second;
   }
   void Erase(std::string_view key) {
     auto it = entries_.find(Sv(key));
     if (it == entries_.end()) return;
-    order_.erase(std::string_view(it->first));
+    order_.erase(Ordered(it->first));
     entries_.erase(it);
   }
   // Keys in order; valid until the key is erased.
-  const absl::btree_set<std::string_view>& order() const { return order_; }
+  const Order& order() const { return order_; }
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
 
  private:
   absl::node_hash_map<std::string, std::string> entries_;
-  absl::btree_set<std::string_view> order_;
+  Order order_;
 };
 
 class ProfileStaging {
