@@ -41,7 +41,7 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
     -DALLEZON_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build "$root/build-tsan" -j"$jobs" --target allezon_unit_tests \
     allezon_durability_lib_tests allezon-server allezon_integration_tests \
-    allezon_durability_tests allezon_hardening_tests \
+    allezon_durability_tests allezon_hardening_tests allezon_http_framing_tests \
     allezon_c allezon_c_abi_test allezon_c_abi_test_static allezon_c_abi_cpp_test
   tsan_reports="$root/build-tsan/tsan-reports"
   rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"
