@@ -31,6 +31,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kReadChunk = 64 * 1024;
+// Buffers larger than this are released once empty.
+constexpr size_t kKeepBufferBytes = 256 * 1024;
 // A connection whose answers are not being read stops being served beyond this backlog.
 constexpr size_t kMaxOutBacklog = 4 * 1024 * 1024;
 constexpr auto kSweepEvery = std::chrono::milliseconds(100);
@@ -214,7 +216,13 @@ class EventLoopServer::Loop {
     c.in_pos += bytes;
     c.sent_continue = false;
     if (c.unparsed() == 0) {
-      c.in.clear();
+      // A large body once must not pin its buffer for the connection's life: 1,000 idle
+      // connections would hold gigabytes.
+      if (c.in.capacity() > kKeepBufferBytes) {
+        std::string().swap(c.in);
+      } else {
+        c.in.clear();
+      }
       c.in_pos = 0;
       c.idle_since = now;
     } else {
@@ -405,7 +413,11 @@ class EventLoopServer::Loop {
       }
     }
     if (c.unsent() == 0) {
-      c.out.clear();
+      if (c.out.capacity() > kKeepBufferBytes) {
+        std::string().swap(c.out);
+      } else {
+        c.out.clear();
+      }
       c.out_pos = 0;
       c.write_stalled_since = {};
       if (c.close_after_flush && c.pending_tags == 0) c.dead = true;
