@@ -487,12 +487,16 @@ void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
     const ConnectionCounters& c = server_->counters();
     const ConnectionLimits& l = server_->limits();
     const auto load = [](const auto& a) { return static_cast<double>(a.load()); };
-    AppendSingle(&out, "allezon_http_threads", "gauge", "Connections served at once (--threads).",
+    AppendSingle(&out, "allezon_http_threads", "gauge",
+                 "--threads: connections served at once (threads engine); with --max-queued-"
+                 "connections the connection limit (epoll engine).",
                  static_cast<double>(l.threads));
     AppendSingle(&out, "allezon_http_connections_active", "gauge",
-                 "Connections being served by a thread.", load(c.active));
+                 "Connections open and being served (by a thread, or by an event loop).",
+                 load(c.active));
     AppendSingle(&out, "allezon_http_connections_queued", "gauge",
-                 "Accepted connections waiting for a thread.", load(c.queued));
+                 "Accepted connections waiting for a thread (threads engine; 0 with epoll).",
+                 load(c.queued));
     AppendSingle(&out, "allezon_http_connections_accepted_total", "counter",
                  "Connections accepted for service.", load(c.accepted));
     AppendSingle(&out, "allezon_http_connections_rejected_total", "counter",
