@@ -248,9 +248,9 @@ void HttpApi::LogAccess(std::string_view remote, std::string_view method, std::s
   AppendLogValue(method, &line, 16);
   line += " target=";
   AppendLogValue(target, &line, 512);
-  absl::StrAppend(&line, " status=", status, " bytes_in=", bytes_in, " bytes_out=", bytes_out,
-                  " duration_us=",
-                  std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
+  absl::StrAppend(
+      &line, " status=", status, " bytes_in=", bytes_in, " bytes_out=", bytes_out,
+      " duration_us=", std::chrono::duration_cast<std::chrono::microseconds>(latency).count());
   access_log_->Write(line);
 }
 
@@ -427,8 +427,9 @@ void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
   {
     // Cumulative buckets as Prometheus wants them: bucket i of the library counts commits of
     // 2^(i-1)+1 .. 2^i tags (bucket 0: one tag), the last one everything larger.
-    out.append("# HELP allezon_commit_batch_tags Tags per group commit.\n"
-               "# TYPE allezon_commit_batch_tags histogram\n");
+    out.append(
+        "# HELP allezon_commit_batch_tags Tags per group commit.\n"
+        "# TYPE allezon_commit_batch_tags histogram\n");
     uint64_t cumulative = 0;
     for (size_t i = 0; i < s.commits_by_batch_size.size(); ++i) {
       cumulative += s.commits_by_batch_size[i];

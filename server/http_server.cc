@@ -474,10 +474,10 @@ void HttpServer::SetCurrentRequestStart(Clock::time_point start) { t_request_sta
 
 std::string HttpServer::OwnResponse(int status, std::string_view message, bool close) {
   const std::string body = ErrorJson(message);
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) +
-                    "\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(body.size()) +
-                    (close ? "\r\nConnection: close\r\n" : "\r\nConnection: keep-alive\r\n");
+  std::string out =
+      "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      (close ? "\r\nConnection: close\r\n" : "\r\nConnection: keep-alive\r\n");
   if (status == 503) out += "Retry-After: 1\r\n";
   out += "\r\n";
   out += body;

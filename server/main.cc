@@ -20,9 +20,9 @@
 #include "allezon/database.h"
 #include "allezon/version.h"
 #include "debug_compare.h"
+#include "event_loop_server.h"
 #include "flags.h"
 #include "http_api.h"
-#include "event_loop_server.h"
 #include "http_server.h"
 #include "log.h"
 
@@ -85,7 +85,8 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
          o->http_engine = std::string(v);
          return true;
        }},
-      {"event-loops", "N", "epoll engine: event-loop threads, 0 = one per core, at least 2 (default 0)",
+      {"event-loops", "N",
+       "epoll engine: event-loop threads, 0 = one per core, at least 2 (default 0)",
        int_flag(&o->event_loops, 0, 256)},
       {"threads", "N",
        "threads engine: HTTP worker threads = connections served at once; epoll engine: "

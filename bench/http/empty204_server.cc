@@ -61,15 +61,23 @@ int main(int argc, char** argv) {
   size_t loops = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--port" && i + 1 < argc) port = std::atoi(argv[++i]);
-    else if (arg == "--host" && i + 1 < argc) host = argv[++i];
-    else if (arg == "--port-file" && i + 1 < argc) port_file = argv[++i];
-    else if (arg == "--threads" && i + 1 < argc) threads = static_cast<size_t>(std::atoi(argv[++i]));
-    else if (arg == "--parse") parse = true;
-    else if (arg == "--http-engine" && i + 1 < argc) engine = argv[++i];
-    else if (arg == "--event-loops" && i + 1 < argc) loops = static_cast<size_t>(std::atoi(argv[++i]));
+    if (arg == "--port" && i + 1 < argc)
+      port = std::atoi(argv[++i]);
+    else if (arg == "--host" && i + 1 < argc)
+      host = argv[++i];
+    else if (arg == "--port-file" && i + 1 < argc)
+      port_file = argv[++i];
+    else if (arg == "--threads" && i + 1 < argc)
+      threads = static_cast<size_t>(std::atoi(argv[++i]));
+    else if (arg == "--parse")
+      parse = true;
+    else if (arg == "--http-engine" && i + 1 < argc)
+      engine = argv[++i];
+    else if (arg == "--event-loops" && i + 1 < argc)
+      loops = static_cast<size_t>(std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "usage: %s [--host H] [--port P] [--port-file F] [--threads N] [--parse] "
+      std::fprintf(stderr,
+                   "usage: %s [--host H] [--port P] [--port-file F] [--threads N] [--parse] "
                    "[--http-engine epoll|threads] [--event-loops N]\n",
                    argv[0]);
       return 2;

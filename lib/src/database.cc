@@ -2,22 +2,22 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <sys/syscall.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
-#include <shared_mutex>
-#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -40,7 +40,7 @@ using internal::UserTagStoreImpl;
 
 constexpr std::string_view kFormatKey = "format";
 constexpr std::string_view kFormatValue = "allezon/2";
-constexpr const char* kDatabaseNames[] = {"meta",    "strings", "string_ids", "profiles",
+constexpr const char* kDatabaseNames[] = {"meta",        "strings", "string_ids", "profiles",
                                           "profile_log", "agg_log", "agg_blocks"};
 
 absl::Status ValidateOptions(const Options& options) {
@@ -118,9 +118,9 @@ class DatabaseImpl final : public Database {
   int lock_fd_ = -1;
 
   std::mutex queue_mu_;
-  std::condition_variable work_cv_;      // the writer waits on it for queued work
-  std::deque<WriteRequest*> queue_;      // guarded by queue_mu_
-  bool closing_ = false;                 // guarded by queue_mu_
+  std::condition_variable work_cv_;  // the writer waits on it for queued work
+  std::deque<WriteRequest*> queue_;  // guarded by queue_mu_
+  bool closing_ = false;             // guarded by queue_mu_
   std::thread writer_;
 
   std::atomic<uint64_t> max_map_size_{0};
@@ -151,9 +151,9 @@ absl::Status DatabaseImpl::LockDirectory(const std::string& directory) {
         absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "data directory ", directory, " is in use by another allezon process (", path,
-        " is locked)"));
+    return absl::FailedPreconditionError(absl::StrCat("data directory ", directory,
+                                                      " is in use by another allezon process (",
+                                                      path, " is locked)"));
   }
   return absl::OkStatus();
 }
@@ -252,8 +252,8 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       }
     }
   }
-  MDB_dbi* handles[] = {&storage_.meta,        &storage_.strings, &storage_.string_ids,
-                        &storage_.profiles,    &storage_.profile_log, &storage_.agg_log,
+  MDB_dbi* handles[] = {&storage_.meta,      &storage_.strings,     &storage_.string_ids,
+                        &storage_.profiles,  &storage_.profile_log, &storage_.agg_log,
                         &storage_.agg_blocks};
   for (size_t i = 0; i < std::size(handles); ++i) {
     if (int rc = mdb_dbi_open(txn->get(), kDatabaseNames[i], MDB_CREATE, handles[i]); rc != 0) {
@@ -263,9 +263,9 @@ absl::Status DatabaseImpl::InitializeDatabases() {
   absl::StatusOr<std::string_view> format = txn->Get(storage_.meta, kFormatKey);
   if (format.ok()) {
     if (*format != kFormatValue) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("unsupported database format \"", internal::Sv(*format), "\" in ",
-                       storage_.options.data_dir, " (this build reads ", internal::Sv(kFormatValue), ")"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "unsupported database format \"", internal::Sv(*format), "\" in ",
+          storage_.options.data_dir, " (this build reads ", internal::Sv(kFormatValue), ")"));
     }
   } else if (absl::IsNotFound(format.status())) {
     if (absl::Status s = txn->Put(storage_.meta, kFormatKey, kFormatValue); !s.ok()) return s;
@@ -330,7 +330,8 @@ void DatabaseImpl::WriterLoop() {
   const auto has_work = [this] {  // called with queue_mu_ held
     return !queue_.empty() || closing_;
   };
-  const auto idle_wait = std::chrono::milliseconds(std::max<int64_t>(10, storage_.options.aggregate_fold_interval_ms));
+  const auto idle_wait =
+      std::chrono::milliseconds(std::max<int64_t>(10, storage_.options.aggregate_fold_interval_ms));
   std::vector<WriteRequest*> batch;
   bool folding_idle = false;  // folding staged profile tags while no writes wait
   for (;;) {
@@ -392,11 +393,10 @@ absl::Status DatabaseImpl::CommitBatch(const std::vector<WriteRequest*>& batch) 
       tags_written_.fetch_add(tags.size(), std::memory_order_relaxed);
       commits_.fetch_add(1, std::memory_order_relaxed);
       uint64_t largest = largest_batch_.load(std::memory_order_relaxed);
-      while (tags.size() > largest &&
-             !largest_batch_.compare_exchange_weak(largest, tags.size())) {
+      while (tags.size() > largest && !largest_batch_.compare_exchange_weak(largest, tags.size())) {
       }
-      const size_t bucket = std::min<size_t>(std::bit_width(tags.size() - 1),
-                                             DatabaseStats::kBatchSizeBuckets - 1);
+      const size_t bucket =
+          std::min<size_t>(std::bit_width(tags.size() - 1), DatabaseStats::kBatchSizeBuckets - 1);
       batch_sizes_[bucket].fetch_add(1, std::memory_order_relaxed);
       return status;
     }
@@ -414,10 +414,10 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags, size_
     internal::StringPool& pool = storage_.strings_pool;
     for (size_t i = 0; i < tags.size(); ++i) {
       const UserTag& tag = *tags[i];
-      for (auto [text, id] : {std::pair{&tag.country, &ids[i].country},
-                              std::pair{&tag.origin, &ids[i].origin},
-                              std::pair{&tag.brand_id, &ids[i].brand},
-                              std::pair{&tag.category_id, &ids[i].category}}) {
+      for (auto [text, id] :
+           {std::pair{&tag.country, &ids[i].country}, std::pair{&tag.origin, &ids[i].origin},
+            std::pair{&tag.brand_id, &ids[i].brand},
+            std::pair{&tag.category_id, &ids[i].category}}) {
         absl::StatusOr<uint32_t> interned = pool.Intern(*txn, *text);
         if (!interned.ok()) return interned.status();
         *id = *interned;
@@ -444,8 +444,7 @@ absl::Status DatabaseImpl::FoldIdle() {
     absl::Status status = [&]() -> absl::Status {
       absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
       if (!txn.ok()) return txn.status();
-      if (absl::Status s = staging_.Write(*txn, {}, {}, storage_.options.max_batch_tags);
-          !s.ok()) {
+      if (absl::Status s = staging_.Write(*txn, {}, {}, storage_.options.max_batch_tags); !s.ok()) {
         return s;
       }
       return txn->Commit();
@@ -514,11 +513,12 @@ DatabaseStats DatabaseImpl::Stats() const {
 absl::Status DatabaseImpl::Backup(const std::string& directory) const {
   std::error_code error;
   if (!std::filesystem::is_directory(directory, error)) {
-    return absl::InvalidArgumentError(absl::StrCat("backup directory ", directory,
-                                                   " does not exist or is not a directory"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("backup directory ", directory, " does not exist or is not a directory"));
   }
   if (!std::filesystem::is_empty(directory, error)) {
-    return absl::InvalidArgumentError(absl::StrCat("backup directory ", directory, " is not empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("backup directory ", directory, " is not empty"));
   }
   std::shared_lock lock(storage_.resize_mu);
   if (int rc = mdb_env_copy2(storage_.env, directory.c_str(), MDB_CP_COMPACT); rc != 0) {

@@ -103,7 +103,8 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
     absl::Status status = absl::OkStatus();
     absl::Status walked = ForEachLogged(
         first_sequence, ToView(value),
-        [&](uint64_t sequence, const std::string& profile_key, int64_t time, std::string_view body) {
+        [&](uint64_t sequence, const std::string& profile_key, int64_t time,
+            std::string_view body) {
           next_seq_ = std::max(next_seq_, sequence + 1);
           auto [it, inserted] = merged.try_emplace(profile_key, 0);
           if (inserted) {
@@ -149,8 +150,8 @@ size_t ProfileStaging::FoldQuota(size_t incoming) {
   if (budget == 0) return most;
   // Folding incoming × (staged / budget) keeps the staged set near the budget: below it
   // fewer are folded than arrive, above it more.
-  fold_credit_ += static_cast<double>(incoming) * static_cast<double>(staged) /
-                  static_cast<double>(budget);
+  fold_credit_ +=
+      static_cast<double>(incoming) * static_cast<double>(staged) / static_cast<double>(budget);
   fold_credit_ = std::min(fold_credit_, static_cast<double>(most));
   const size_t quota = static_cast<size_t>(fold_credit_);
   fold_credit_ -= static_cast<double>(quota);
@@ -224,8 +225,8 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
   return absl::OkStatus();
 }
 
-absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key,
-                                     std::string_view staged, size_t* tags_folded) {
+absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::string_view staged,
+                                     size_t* tags_folded) {
   std::string_view record_bytes;
   RecordHeader header;
   std::vector<RecordEntry> stored;
@@ -250,12 +251,13 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key,
   std::vector<RecordEntry> added;
   uint64_t newest_seq = merged_seq;
   size_t entries = 0;
-  const bool intact = ForEachPacked(staged, [&](uint64_t sequence, int64_t time, std::string_view body) {
-    ++entries;
-    if (sequence <= merged_seq) return;
-    added.push_back({time, body});
-    newest_seq = std::max(newest_seq, sequence);
-  });
+  const bool intact =
+      ForEachPacked(staged, [&](uint64_t sequence, int64_t time, std::string_view body) {
+        ++entries;
+        if (sequence <= merged_seq) return;
+        added.push_back({time, body});
+        newest_seq = std::max(newest_seq, sequence);
+      });
   if (!intact) return absl::InternalError("staged profile entries damaged");
   *tags_folded = entries;
   if (added.empty()) return absl::OkStatus();
@@ -316,7 +318,8 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
     value.push_back(static_cast<char>(tag.action));
     PutVarint(&value, ZigZag(tag.time));
     value.append(body);
-    auto& [key, packed] = pending_.added.emplace_back(ProfileKey(tag.cookie, tag.action), std::string());
+    auto& [key, packed] =
+        pending_.added.emplace_back(ProfileKey(tag.cookie, tag.action), std::string());
     AppendPacked(first_sequence + i, tag.time, body, &packed);
     // A list neither staged nor stored yet is new (one B-tree read, only for such keys).
     if (staged_.Find(key) == nullptr && new_keys.insert(key).second) {
@@ -328,8 +331,8 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
       }
     }
   }
-  if (absl::Status s = txn.Put(storage_->profile_log, SequenceKey(first_sequence), value,
-                               MDB_APPEND);
+  if (absl::Status s =
+          txn.Put(storage_->profile_log, SequenceKey(first_sequence), value, MDB_APPEND);
       !s.ok()) {
     return s;
   }
@@ -343,9 +346,9 @@ void ProfileStaging::Commit() {
     for (const std::string& key : pending_.folded_keys) staged_.Erase(key);
     for (auto& [key, packed] : pending_.added) staged_.GetOrAdd(key).append(packed);
   }
-  staged_tags_.store(staged_tags_.load(std::memory_order_relaxed) + pending_.added.size() -
-                         pending_.folded_tags,
-                     std::memory_order_relaxed);
+  staged_tags_.store(
+      staged_tags_.load(std::memory_order_relaxed) + pending_.added.size() - pending_.folded_tags,
+      std::memory_order_relaxed);
   staged_keys_.store(staged_.size(), std::memory_order_relaxed);
   lists_.fetch_add(pending_.new_lists, std::memory_order_relaxed);
   log_tags_.store(pending_.next_seq - pending_.log_first_seq, std::memory_order_relaxed);

@@ -31,8 +31,8 @@
 
 #include "absl/container/btree_set.h"
 #include "absl/container/node_hash_map.h"
-#include "absl_compat.h"
 #include "absl/status/status.h"
+#include "absl_compat.h"
 #include "allezon/user_tag.h"
 #include "lmdb_env.h"
 #include "profile_record.h"
@@ -133,7 +133,9 @@ class ProfileStaging {
   void Rollback() { pending_ = Pending{}; }
 
   // True while staged tags or log entries remain for idle time to fold and trim.
-  bool HasBacklog() const { return staged_tags_.load(std::memory_order_relaxed) > 0 || log_first_seq_ < next_seq_; }
+  bool HasBacklog() const {
+    return staged_tags_.load(std::memory_order_relaxed) > 0 || log_first_seq_ < next_seq_;
+  }
 
   // Inside a ReadScope (which holds storage.staging_mu shared from before its snapshot
   // began): the staged entries of `key`, into `out` (cleared first).
@@ -171,7 +173,8 @@ class ProfileStaging {
   const Storage* storage_;
 
   // Key -> packed entries in sequence order: varint sequence, zigzag varint time, varint
-  // body length, body. Written by the writer under storage_->staging_mu exclusively, read under it shared.
+  // body length, body. Written by the writer under storage_->staging_mu exclusively, read under it
+  // shared.
   StagedMap staged_;
   std::atomic<uint64_t> staged_tags_{0};
   std::atomic<uint64_t> staged_keys_{0};
@@ -179,11 +182,11 @@ class ProfileStaging {
   std::atomic<uint64_t> log_tags_{0};
 
   // Writer-thread state (committed values; Pending holds the transaction's).
-  uint64_t next_seq_ = 1;       // sequence of the next tag logged
-  uint64_t log_first_seq_ = 1;  // the oldest sequence the log may still hold
-  std::string cursor_;          // the fold resumes at the first staged key >= this
-  uint64_t pass_start_seq_ = 0; // the newest sequence when the current pass began
-  uint64_t trim_target_ = 0;    // log tags up to this sequence are in their records
+  uint64_t next_seq_ = 1;        // sequence of the next tag logged
+  uint64_t log_first_seq_ = 1;   // the oldest sequence the log may still hold
+  std::string cursor_;           // the fold resumes at the first staged key >= this
+  uint64_t pass_start_seq_ = 0;  // the newest sequence when the current pass began
+  uint64_t trim_target_ = 0;     // log tags up to this sequence are in their records
   double fold_credit_ = 0;
   Pending pending_;
 };

@@ -1,13 +1,14 @@
+#include "allezon/database.h"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <fstream>
+#include <mutex>
 #include <thread>
 #include <vector>
 
-#include "allezon/database.h"
 #include "test_util.h"
 
 namespace allezon {
@@ -96,12 +97,14 @@ TEST_CASE("SubmitTags: called back once per submission, in order, after the tags
   std::atomic<int> invisible{0};
   for (int s = 0; s < kSubmissions; ++s) {
     std::vector<UserTag> tags;
-    for (int i = 0; i < 1 + s % 7; ++i) tags.push_back(MakeTag(kStreamStart + s * 10 + i, "sub" + std::to_string(s)));
+    for (int i = 0; i < 1 + s % 7; ++i)
+      tags.push_back(MakeTag(kStreamStart + s * 10 + i, "sub" + std::to_string(s)));
     const size_t count = tags.size();
     db->SubmitTags(std::move(tags), [&, s, count](absl::Status status) {
       CHECK(status.ok());
       // Visible by the time the callback runs (it runs on the writer, after the commit).
-      auto profile = db->user_tags().GetProfile("sub" + std::to_string(s), {kMinTime, kMaxTime}, 100);
+      auto profile =
+          db->user_tags().GetProfile("sub" + std::to_string(s), {kMinTime, kMaxTime}, 100);
       if (!profile.ok() || profile->views.size() != count) invisible.fetch_add(1);
       std::lock_guard<std::mutex> lock(mutex);
       order.push_back(s);
@@ -161,7 +164,8 @@ TEST_CASE("backup is a consistent copy that opens as a database") {
   TempDir dir;
   auto db = OpenOrDie(TestOptions(dir.Sub("live")));
   std::vector<UserTag> tags;
-  for (int i = 0; i < 1000; ++i) tags.push_back(MakeTag(kStreamStart + i, "c" + std::to_string(i % 10)));
+  for (int i = 0; i < 1000; ++i)
+    tags.push_back(MakeTag(kStreamStart + i, "c" + std::to_string(i % 10)));
   REQUIRE(db->AddTags(tags).ok());
   std::filesystem::create_directories(dir.Sub("copy"));
   REQUIRE(db->Backup(dir.Sub("copy")).ok());
@@ -197,7 +201,8 @@ TEST_CASE("readers run concurrently with writers and always see whole commits") 
         int64_t total = 0;
         for (const AggregateRow& row : result->rows) total += row.count;
         if (total % 10 != 0) ++problems;
-        absl::StatusOr<Profile> profile = db->user_tags().GetProfile("shared", {kMinTime, kMaxTime}, 1000);
+        absl::StatusOr<Profile> profile =
+            db->user_tags().GetProfile("shared", {kMinTime, kMaxTime}, 1000);
         if (!profile.ok() || profile->views.size() % 10 != 0) ++problems;
       }
     });
