@@ -8,9 +8,6 @@
 #define ALLEZON_SERVER_EVENT_LOOP_CONNECTION_H_
 
 #include <httplib.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,25 +21,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "http_server.h"
 
 namespace allezon::server::event_loop {
 
 using Clock = std::chrono::steady_clock;
-
-// The numeric address of a socket's peer (remote) or its own end.
-inline void Address(int fd, bool remote, std::string* ip, int* port) {
-  sockaddr_storage address;
-  socklen_t length = sizeof(address);
-  auto* sa = reinterpret_cast<sockaddr*>(&address);
-  if ((remote ? ::getpeername(fd, sa, &length) : ::getsockname(fd, sa, &length)) != 0) return;
-  char host[NI_MAXHOST];
-  if (::getnameinfo(sa, length, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) == 0) *ip = host;
-  if (address.ss_family == AF_INET) {
-    *port = ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
-  } else if (address.ss_family == AF_INET6) {
-    *port = ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
-  }
-}
 
 struct Connection {
   int fd = -1;
@@ -70,7 +53,7 @@ struct Connection {
   size_t unparsed() const { return in.size() - in_pos; }
   size_t unsent() const { return out.size() - out_pos; }
   const std::string& RemoteIp() {
-    if (remote_port < 0) Address(fd, true, &remote_ip, &remote_port);
+    if (remote_port < 0) SocketAddress(fd, true, &remote_ip, &remote_port);
     return remote_ip;
   }
 };
@@ -99,7 +82,7 @@ class WholeRequestStream final : public httplib::Stream {
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
     if (connection_->local_port < 0) {
-      Address(connection_->fd, false, &connection_->local_ip, &connection_->local_port);
+      SocketAddress(connection_->fd, false, &connection_->local_ip, &connection_->local_port);
     }
     ip = connection_->local_ip;
     port = connection_->local_port;

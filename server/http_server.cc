@@ -317,12 +317,12 @@ class ConnectionStream final : public httplib::Stream {
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
     // Asked for every request; the peer of a connection never changes.
-    if (remote_port_ < 0) Address(true, remote_ip_, remote_port_);
+    if (remote_port_ < 0) SocketAddress(sock_, true, &remote_ip_, &remote_port_);
     ip = remote_ip_;
     port = remote_port_;
   }
   void get_local_ip_and_port(std::string& ip, int& port) const override {
-    Address(false, ip, port);
+    SocketAddress(sock_, false, &ip, &port);
   }
   socket_t socket() const override { return sock_; }
 
@@ -412,24 +412,6 @@ class ConnectionStream final : public httplib::Stream {
     aborted_ = true;
   }
 
-  void Address(bool remote, std::string& ip, int& port) const {
-    sockaddr_storage address;
-    socklen_t length = sizeof(address);
-    auto* sa = reinterpret_cast<sockaddr*>(&address);
-    if ((remote ? ::getpeername(sock_, sa, &length) : ::getsockname(sock_, sa, &length)) != 0) {
-      return;
-    }
-    char host[NI_MAXHOST];
-    if (::getnameinfo(sa, length, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) == 0) {
-      ip = host;
-    }
-    if (address.ss_family == AF_INET) {
-      port = ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
-    } else if (address.ss_family == AF_INET6) {
-      port = ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
-    }
-  }
-
   const int sock_;
   HttpServer* const server_;
   char buffer_[4096];
@@ -466,6 +448,20 @@ int HttpServer::Bind(const std::string& host, int port, int backlog) {
   // (p99 of 0.3-1 s measured); listening again on the bound socket deepens it.
   if (bound >= 0) ::listen(svr_sock_, backlog);
   return bound;
+}
+
+void SocketAddress(int fd, bool remote, std::string* ip, int* port) {
+  sockaddr_storage address;
+  socklen_t length = sizeof(address);
+  auto* sa = reinterpret_cast<sockaddr*>(&address);
+  if ((remote ? ::getpeername(fd, sa, &length) : ::getsockname(fd, sa, &length)) != 0) return;
+  char host[NI_MAXHOST];
+  if (::getnameinfo(sa, length, host, sizeof(host), nullptr, 0, NI_NUMERICHOST) == 0) *ip = host;
+  if (address.ss_family == AF_INET) {
+    *port = ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    *port = ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  }
 }
 
 Clock::time_point HttpServer::CurrentRequestStart() { return t_request_start; }

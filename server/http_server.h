@@ -64,6 +64,10 @@ struct ConnectionCounters {
 
 class LingeringCloser;
 
+// The numeric address and port of a socket's peer (remote) or of its own end; leaves `ip`
+// and `port` unchanged when the socket has none.
+void SocketAddress(int fd, bool remote, std::string* ip, int* port);
+
 class HttpServer : public httplib::Server {
  public:
   explicit HttpServer(const ConnectionLimits& limits);
