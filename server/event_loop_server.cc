@@ -96,6 +96,7 @@ class EventLoopServer::Loop {
           uint64_t value;
           [[maybe_unused]] const ssize_t r = ::read(wake_, &value, sizeof(value));
           AnswerCompleted();
+          AdoptHandedOver(now);
         } else {
           auto* c = static_cast<Connection*>(tag);
           if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) Read(*c, now);
@@ -156,22 +157,54 @@ class EventLoopServer::Loop {
       counters.active.fetch_add(1, std::memory_order_relaxed);
       const int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      auto connection = std::make_unique<Connection>();
-      Connection* c = connection.get();
-      c->fd = fd;
-      c->idle_since = now;
-      c->last_read = now;
-      epoll_event event{};
-      event.events = EPOLLIN;
-      event.data.ptr = c;
-      if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
-        ::close(fd);
-        Closed();
-        continue;
+      // Round robin over the loops: the kernel wakes the same idle loop for most accepts
+      // (EPOLLEXCLUSIVE), which would leave the others idle.
+      const auto& loops = server_->loops_;
+      Loop* target =
+          loops[server_->next_loop_.fetch_add(1, std::memory_order_relaxed) % loops.size()].get();
+      if (target == this) {
+        Adopt(fd, now);
+      } else {
+        target->HandOver(fd);
       }
-      c->interest = EPOLLIN;
-      connections_.emplace(fd, std::move(connection));
     }
+  }
+
+  // Takes a connection accepted by another loop (any thread).
+  void HandOver(int fd) {
+    {
+      std::lock_guard<std::mutex> lock(handed_mutex_);
+      handed_.push_back(fd);
+    }
+    Wake();
+  }
+
+  void AdoptHandedOver(Clock::time_point now) {
+    std::vector<int> fds;
+    {
+      std::lock_guard<std::mutex> lock(handed_mutex_);
+      fds.swap(handed_);
+    }
+    for (int fd : fds) Adopt(fd, now);
+  }
+
+  // Serves an accepted (and counted) connection on this loop.
+  void Adopt(int fd, Clock::time_point now) {
+    auto connection = std::make_unique<Connection>();
+    Connection* c = connection.get();
+    c->fd = fd;
+    c->idle_since = now;
+    c->last_read = now;
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = c;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+      ::close(fd);
+      Closed();
+      return;
+    }
+    c->interest = EPOLLIN;
+    connections_.emplace(fd, std::move(connection));
   }
 
   void Closed() {
@@ -523,6 +556,13 @@ class EventLoopServer::Loop {
     }
     connections_.clear();
     ready_.clear();
+    // Connections other loops handed over that this one never adopted.
+    std::lock_guard<std::mutex> lock(handed_mutex_);
+    for (int fd : handed_) {
+      ::close(fd);
+      Closed();
+    }
+    handed_.clear();
   }
 
   EventLoopServer* const server_;
@@ -549,6 +589,8 @@ class EventLoopServer::Loop {
   };
   std::deque<InFlight> in_flight_;  // submitted batches, oldest first
   uint64_t next_batch_id_ = 0;
+  std::mutex handed_mutex_;
+  std::vector<int> handed_;  // accepted by another loop, to adopt; guarded by handed_mutex_
   std::shared_ptr<Completions> completions_;
   char scratch_[kReadChunk];
 };

@@ -1,5 +1,6 @@
 // EventLoopServer: the default connection layer of allezon-server. A few epoll loops share
-// the listening socket and serve every connection without a thread per connection, and the
+// the listening socket (whichever accepts hands connections out round robin) and serve every
+// connection without a thread per connection, and the
 // hot path, POST /user_tags, is answered in batches: each loop reads what all its ready
 // connections sent, parses the tags, stores them with one Database::AddTags call (one group
 // commit, one wake-up) and then writes all their 204s. Every other request (profiles,
@@ -67,7 +68,8 @@ class EventLoopServer {
   const EventLoopOptions options_;
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> open_connections_{0};
-  std::mutex mutex_;  // guards loops_ while Run() creates them
+  std::atomic<uint64_t> next_loop_{0};  // round robin of accepted connections
+  std::mutex mutex_;                    // guards loops_ while Run() creates them
   std::vector<std::unique_ptr<Loop>> loops_;
 };
 
