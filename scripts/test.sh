@@ -31,7 +31,7 @@ run_suite() {
 run_suite "$root/build-test" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=OFF
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite "$root/build-asan" "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=ON \
+    run_suite "$root/build-asan" "-LE slow|threads_engine" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=ON \
       -DALLEZON_BUILD_BENCHMARKS=OFF -DALLEZON_BUILD_EXAMPLES=OFF
 fi
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
@@ -53,7 +53,7 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   "$root/build-tsan/tests/unit/allezon_unit_tests" --no-colors || tsan_rc=$?
   if [[ "$tsan_rc" == 0 ]]; then
     (cd "$root/build-tsan" && ctest --output-on-failure --timeout 300 -j"$jobs" \
-      -L '^(integration|durability|hardening|c_abi)$') || tsan_rc=$?
+      -L '^(integration|durability|hardening|c_abi)$' -LE threads_engine) || tsan_rc=$?
   fi
   unset TSAN_OPTIONS ALLEZON_TEST_TIME_SCALE
   if compgen -G "$tsan_reports/tsan*" >/dev/null; then
