@@ -44,6 +44,16 @@ constexpr std::string_view k204Close = "HTTP/1.1 204 No Content\r\nConnection: c
 constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kTagPath = "/user_tags";
 
+// Empties a connection's buffer. One large body or answer must not pin its memory for the
+// connection's life (1,000 idle connections would hold gigabytes), so a big one is released.
+void EmptyBuffer(std::string* buffer) {
+  if (buffer->capacity() > kKeepBufferBytes) {
+    std::string().swap(*buffer);
+  } else {
+    buffer->clear();
+  }
+}
+
 }  // namespace
 
 class EventLoopServer::Loop {
@@ -249,13 +259,7 @@ class EventLoopServer::Loop {
     c.in_pos += bytes;
     c.sent_continue = false;
     if (c.unparsed() == 0) {
-      // A large body once must not pin its buffer for the connection's life: 1,000 idle
-      // connections would hold gigabytes.
-      if (c.in.capacity() > kKeepBufferBytes) {
-        std::string().swap(c.in);
-      } else {
-        c.in.clear();
-      }
+      EmptyBuffer(&c.in);
       c.in_pos = 0;
       c.idle_since = now;
     } else {
@@ -446,11 +450,7 @@ class EventLoopServer::Loop {
       }
     }
     if (c.unsent() == 0) {
-      if (c.out.capacity() > kKeepBufferBytes) {
-        std::string().swap(c.out);
-      } else {
-        c.out.clear();
-      }
+      EmptyBuffer(&c.out);
       c.out_pos = 0;
       c.write_stalled_since = {};
       if (c.close_after_flush && c.pending_tags == 0) c.dead = true;
