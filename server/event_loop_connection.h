@@ -38,7 +38,7 @@ struct Connection {
   Clock::time_point last_read{};
   Clock::time_point idle_since{};
   Clock::time_point write_stalled_since{};  // {} while nothing waits to be sent
-  int pending_tags = 0;                     // answers owed for tags in the loop's current batch
+  int pending_tags = 0;                     // answers owed for tags not yet stored
   bool close_after_replies = false;         // the last pending tag asked for Connection: close
   bool close_after_flush = false;           // no more requests: close once `out` is sent
   bool linger = false;                      // close by draining (after an error answer)

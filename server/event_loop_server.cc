@@ -80,12 +80,11 @@ class EventLoopServer::Loop {
     const int wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake < 0) return false;
     completions_ = std::make_shared<Completions>(wake);
-    wake_ = wake;
     if (epoll_ < 0) return false;
     epoll_event wake_event{};
     wake_event.events = EPOLLIN;
     wake_event.data.ptr = &wake_marker_;
-    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &wake_event) != 0) return false;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake, &wake_event) != 0) return false;
     return ListenerInterest(true);
   }
 
@@ -104,7 +103,7 @@ class EventLoopServer::Loop {
           AcceptAll(now);
         } else if (tag == &wake_marker_) {
           uint64_t value;
-          [[maybe_unused]] const ssize_t r = ::read(wake_, &value, sizeof(value));
+          [[maybe_unused]] const ssize_t r = ::read(completions_->wake_fd, &value, sizeof(value));
           AnswerCompleted();
           AdoptHandedOver(now);
         } else {
@@ -121,8 +120,9 @@ class EventLoopServer::Loop {
         if (!c->dead) Handle(*c, now);
       }
       Submit();
+      const Clock::time_point handled = Clock::now();
       for (Connection* c : ready) {
-        if (!c->dead) Flush(*c, Clock::now());
+        if (!c->dead) Flush(*c, handled);
       }
       if (now - last_sweep >= kSweepEvery) {
         last_sweep = now;
@@ -398,24 +398,23 @@ class EventLoopServer::Loop {
       done.swap(completions_->done);
     }
     std::vector<Connection*> answered;
+    const Clock::time_point now = Clock::now();
     for (auto& [id, stored] : done) {
       auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
                              [id = id](const InFlight& f) { return f.id == id; });
       if (it == in_flight_.end()) continue;
-      Answer(it->pending, stored, &answered);
+      Answer(it->pending, stored, now, &answered);
       in_flight_.erase(it);
     }
-    const Clock::time_point now = Clock::now();
     for (Connection* c : answered) Flush(*c, now);
   }
 
   void Answer(const std::vector<Pending>& pending, const absl::Status& stored,
-              std::vector<Connection*>* answered) {
+              Clock::time_point now, std::vector<Connection*>* answered) {
     const int status = stored.ok() ? 204 : ingest_->StatusFor(stored);
     const std::string failure =
         stored.ok() ? std::string()
                     : HttpServer::OwnResponse(status, std::string(stored.message()), false);
-    const Clock::time_point now = Clock::now();
     for (const Pending& p : pending) {
       Connection& c = *p.connection;
       const bool last = --c.pending_tags == 0;
@@ -574,7 +573,6 @@ class EventLoopServer::Loop {
   size_t read_cap_ = 0;
   int64_t max_connections_ = 0;
   int epoll_ = -1;
-  int wake_ = -1;
   char listen_marker_ = 0;
   char wake_marker_ = 0;
   bool accept_paused_ = false;
