@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl_compat.h"
 #include "aggregate_index_impl.h"
+#include "page_check.h"
 #include "profile_staging.h"
 #include "storage.h"
 #include "user_tag_store_impl.h"
@@ -206,9 +207,9 @@ absl::Status DatabaseImpl::CheckFileSize() const {
   // before it: pages allocated and freed again within one transaction ("loose" pages) are
   // never written, and kill -9 leaves the file that short (seen after a crash). But pages
   // past the end of the file fault with SIGBUS when touched, which is also what a file cut
-  // short by damage or an incomplete copy does. Extending the file with zeros to the recorded
-  // size makes both safe: a loose page is rewritten before it is read again, and a page lost
-  // to damage reads as zeros, which LMDB reports as MDB_CORRUPTED instead of crashing.
+  // short by damage or an incomplete copy does. A short file whose reachable pages are all
+  // there is extended with zeros to the recorded size (a loose page is rewritten before it is
+  // read again); one missing a reachable page is refused.
   MDB_envinfo info;
   MDB_stat stat;
   mdb_env_info(storage_.env, &info);
@@ -219,8 +220,15 @@ absl::Status DatabaseImpl::CheckFileSize() const {
     return absl::FailedPreconditionError("cannot inspect data.mdb");
   }
   const uint64_t needed = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
-  if (static_cast<uint64_t>(file.st_size) < needed &&
-      ftruncate(fd, static_cast<off_t>(needed)) != 0) {
+  if (static_cast<uint64_t>(file.st_size) >= needed) return absl::OkStatus();
+  // A page lost to damage that a tree still reaches would read as zeros, and liblmdb asserts
+  // (aborts) on some of those, e.g. a zeroed leaf met while stepping a cursor; so before
+  // extending, every reachable page is read once where a fault cannot hurt.
+  if (absl::Status s = internal::CheckReachablePagesReadable(storage_.options.data_dir);
+      !s.ok()) {
+    return s;
+  }
+  if (ftruncate(fd, static_cast<off_t>(needed)) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         storage_.options.data_dir, "/data.mdb is shorter (", file.st_size,
         " bytes) than its pages (", needed, ") and cannot be extended: ", std::strerror(errno)));
