@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -43,6 +44,10 @@ constexpr std::string_view k204 = "HTTP/1.1 204 No Content\r\nConnection: keep-a
 constexpr std::string_view k204Close = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
 constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kTagPath = "/user_tags";
+
+bool OnlyLineBreaks(std::string_view bytes) {
+  return bytes.find_first_not_of("\r\n") == std::string_view::npos;
+}
 
 // Empties a connection's buffer. One large body or answer must not pin its memory for the
 // connection's life (1,000 idle connections would hold gigabytes), so a big one is released.
@@ -184,9 +189,14 @@ class EventLoopServer::Loop {
   void HandOver(int fd) {
     {
       std::lock_guard<std::mutex> lock(handed_mutex_);
-      handed_.push_back(fd);
+      if (!handed_closed_) {
+        handed_.push_back(fd);
+        Wake();
+        return;
+      }
     }
-    Wake();
+    ::close(fd);  // this loop has stopped already
+    Closed();
   }
 
   void AdoptHandedOver(Clock::time_point now) {
@@ -309,6 +319,12 @@ class EventLoopServer::Loop {
         break;
       }
       if (status == FrameStatus::kNeedMore) {
+        if (!frame.head_complete && OnlyLineBreaks(input)) {
+          // RFC 9112 §2.2: empty lines between requests are ignored (not a request to time out).
+          Consume(c, input.size(), now);
+          waiting_for_bytes = true;
+          break;
+        }
         if (frame.head_complete && c.pending_tags == 0) {
           if (tag_post && frame.content_length > ingest_->max_body_bytes()) {
             Refuse(c, 413,
@@ -370,6 +386,9 @@ class EventLoopServer::Loop {
     if (!ok || closed) {
       c.close_after_flush = true;
       c.linger = !ok || c.unparsed() > 0;
+    } else if (frame.close_requested) {
+      // cpp-httplib only knows "close" spelt in lower case; any spelling asks to close.
+      c.close_after_flush = true;
     }
   }
 
@@ -419,22 +438,29 @@ class EventLoopServer::Loop {
       Connection& c = *p.connection;
       const bool last = --c.pending_tags == 0;
       const bool close = last && c.close_after_replies;
-      std::string_view answer =
-          stored.ok() ? (close ? k204Close : k204) : std::string_view(failure);
+      const std::string failure_close =
+          !stored.ok() && close
+              ? HttpServer::OwnResponse(status, std::string(stored.message()), true)
+              : std::string();
+      std::string_view answer = stored.ok() ? (close ? k204Close : k204)
+                                            : std::string_view(close ? failure_close : failure);
       if (!c.dead) c.out += answer;
       ingest_->Observe({c.RemoteIp(), p.target.empty() ? kTagPath : std::string_view(p.target),
                         status, p.bytes_in, answer.size(), now - p.start});
+      // Sent now, not when the connection's last tag is stored: this batch's answers come
+      // before those of its later batches on the wire anyway.
+      if (answered->empty() || answered->back() != &c) answered->push_back(&c);
       if (last) {
         if (close) c.close_after_flush = true;
         c.close_after_replies = false;
         // Requests that waited for the tags, or a peer that closed: handle them next.
         if (!c.dead && (c.unparsed() > 0 || c.peer_closed)) Schedule(c);
-        answered->push_back(&c);
       }
     }
   }
 
   void Flush(Connection& c, Clock::time_point now) {
+    const bool over_backlog = c.unsent() > kMaxOutBacklog;
     while (!c.dead && c.unsent() > 0) {
       const ssize_t n =
           ::send(c.fd, c.out.data() + c.out_pos, c.unsent(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -456,6 +482,9 @@ class EventLoopServer::Loop {
     } else if (c.write_stalled_since == Clock::time_point{}) {
       c.write_stalled_since = now;
     }
+    // Handle stops at the backlog with whole requests still buffered; once the client has
+    // read enough they must be handled without waiting for bytes that may never come.
+    if (over_backlog && c.unsent() <= kMaxOutBacklog && c.unparsed() > 0) Schedule(c);
     UpdateInterest(c);
   }
 
@@ -532,8 +561,12 @@ class EventLoopServer::Loop {
     // Tags handed to the database are stored whatever happens; wait for their answers.
     const Clock::time_point stored_by = Clock::now() + kStoreGrace;
     while (!in_flight_.empty() && Clock::now() < stored_by) {
-      epoll_event events[kMaxEvents];
-      ::epoll_wait(epoll_, events, kMaxEvents, 10);
+      // Only the wake fd: readable client sockets would make epoll_wait return at once.
+      pollfd wake{completions_->wake_fd, POLLIN, 0};
+      if (::poll(&wake, 1, 10) > 0) {
+        uint64_t value;
+        [[maybe_unused]] const ssize_t r = ::read(completions_->wake_fd, &value, sizeof(value));
+      }
       AnswerCompleted();
     }
     const Clock::time_point deadline = Clock::now() + kStopGrace;
@@ -544,8 +577,7 @@ class EventLoopServer::Loop {
         waiting = waiting || (!connection->dead && connection->unsent() > 0);
       }
       if (!waiting || Clock::now() >= deadline) break;
-      epoll_event events[kMaxEvents];
-      ::epoll_wait(epoll_, events, kMaxEvents, 10);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     for (auto& [fd, connection] : connections_) {
       if (!connection->unregistered) ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
@@ -557,6 +589,7 @@ class EventLoopServer::Loop {
     ready_.clear();
     // Connections other loops handed over that this one never adopted.
     std::lock_guard<std::mutex> lock(handed_mutex_);
+    handed_closed_ = true;
     for (int fd : handed_) {
       ::close(fd);
       Closed();
@@ -588,7 +621,8 @@ class EventLoopServer::Loop {
   std::deque<InFlight> in_flight_;  // submitted batches, oldest first
   uint64_t next_batch_id_ = 0;
   std::mutex handed_mutex_;
-  std::vector<int> handed_;  // accepted by another loop, to adopt; guarded by handed_mutex_
+  std::vector<int> handed_;     // accepted by another loop, to adopt; guarded by handed_mutex_
+  bool handed_closed_ = false;  // stopped: no more adoptions; guarded by handed_mutex_
   std::shared_ptr<Completions> completions_;
   char scratch_[kReadChunk];
 };

@@ -110,6 +110,12 @@ int HttpStatusFor(const absl::Status& status) {
   }
 }
 
+int HttpStatusForWrite(const absl::Status& status) {
+  if (status.ok()) return 204;
+  if (absl::IsInvalidArgument(status) || absl::IsOutOfRange(status)) return 400;
+  return 503;
+}
+
 std::string ErrorJson(std::string_view message) {
   // The message may echo client input; RapidJSON escapes it (invalid UTF-8 is passed through
   // byte for byte, which JSON parsers either accept or reject, but never mis-frame).
@@ -292,7 +298,7 @@ void HttpApi::Submit(std::vector<UserTag> batch, std::function<void(absl::Status
   });
 }
 
-int HttpApi::StatusFor(const absl::Status& status) const { return HttpStatusFor(status); }
+int HttpApi::StatusFor(const absl::Status& status) const { return HttpStatusForWrite(status); }
 
 void HttpApi::Observe(const Answered& answered) {
   metrics_.Observe(Endpoint::kUserTags, answered.status, answered.latency);
@@ -308,7 +314,7 @@ void HttpApi::NoteWrite(const absl::Status& status) {
     }
     return;
   }
-  if (HttpStatusFor(status) < 500) return;  // the client's fault, not the database's
+  if (HttpStatusForWrite(status) < 500) return;  // the client's fault, not the database's
   write_failures_.fetch_add(1, std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(failure_mutex_);
@@ -346,7 +352,9 @@ void HttpApi::AddUserTag(const httplib::Request& request, httplib::Response& res
   }
   const absl::Status stored = database_->AddTags(batch);
   NoteWrite(stored);
-  if (!stored.ok()) return SendStatus(response, stored);
+  if (!stored.ok()) {
+    return SendError(response, HttpStatusForWrite(stored), std::string(stored.message()));
+  }
   response.status = 204;
 }
 

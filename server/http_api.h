@@ -42,6 +42,11 @@ struct HttpOptions {
 
 // One exhaustive mapping of library errors to HTTP statuses.
 int HttpStatusFor(const absl::Status& status);
+// The status for a failed write of tags that passed validation: the client's fault only when
+// the library calls the input invalid (400), otherwise the server cannot store (503, SPEC §7):
+// a read-only or unwritable directory (FailedPrecondition), I/O errors (Internal) and a full
+// disk alike, each recovering without a restart once the cause is gone.
+int HttpStatusForWrite(const absl::Status& status);
 
 // {"error": "<message>"}
 std::string ErrorJson(std::string_view message);

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,6 +37,12 @@ size_t TagsOf(const std::string& profile, const std::string& cookie) {
     ++n;
   }
   return n;
+}
+
+// Whether ctest runs this suite against --http-engine threads (hardening.http11.threads).
+bool ThreadsEngine() {
+  const char* args = std::getenv("ALLEZON_TEST_SERVER_ARGS");
+  return args != nullptr && std::string(args).find("threads") != std::string::npos;
 }
 
 // These cases store tags on purpose: the server must still answer.
@@ -156,6 +163,59 @@ TEST_SUITE("http11") {
     CHECK(TagsOf(profile, "closing") == 2);
     CHECK(profile.find("12:00:00.002Z") == std::string::npos);
     ExpectAlive(v);
+  }
+
+  TEST_CASE("pipelined queries whose answers exceed the output backlog are all answered") {
+    ServerOptions options;
+    options.profile_cap = 1000;
+    Victim v(options);
+    {
+      RawConnection c(v.server);
+      std::string tags;
+      for (int i = 0; i < 1000; ++i) tags += BuildRequest("POST", "/user_tags", TagJson("big", i));
+      REQUIRE(c.SendAll(tags));
+      for (int i = 0; i < 1000; ++i) REQUIRE(c.ReadResponse().status == 204);
+    }
+    // ≈ 40 × 250 KB of answers in one write: more than the 4 MiB the epoll engine buffers for
+    // a connection before it stops handling its requests until the client reads.
+    RawConnection c(v.server);
+    std::string queries;
+    const std::string target =
+        "/user_profiles/big?time_range=2022-03-01T00:00:00_2022-03-02T00:00:00&limit=1000";
+    for (int i = 0; i < 40; ++i) queries += BuildRequest("POST", target);
+    REQUIRE(c.SendAll(queries));
+    for (int i = 0; i < 40; ++i) {
+      INFO("answer " << i);
+      // Well inside the 5 s read timeout: a stalled connection would get its 408 only later.
+      HttpResponse r = c.ReadResponse(milliseconds(3000));
+      REQUIRE_MESSAGE(r.status == 200, r.Describe());
+      CHECK(TagsOf(r.body, "big") == 1000);
+    }
+  }
+
+  TEST_CASE("an empty line after a request is not a request that timed out") {
+    Victim v;
+    RawConnection c(v.server);
+    REQUIRE(c.SendAll(BuildRequest("POST", "/user_tags", TagJson("crlf", 1)) + "\r\n"));
+    CHECK(c.ReadResponse().status == 204);
+    // Past the 5 s read timeout: the connection may be closed as idle, but must not be
+    // answered 408 as if a request had stalled.
+    HttpResponse r = c.ReadResponse(milliseconds(8000));
+    CHECK_MESSAGE(r.status != 408, r.Describe());
+  }
+
+  TEST_CASE("Connection: Close in any spelling closes after the answer") {
+    Victim v;
+    RawConnection c(v.server);
+    REQUIRE(c.SendAll(BuildRequest("GET", "/healthz", "", "application/json",
+                                   {"Connection: Close"}) +
+                      BuildRequest("GET", "/healthz")));
+    CHECK(c.ReadResponse().status == 200);
+    if (ThreadsEngine()) {
+      MESSAGE("--http-engine threads: cpp-httplib only closes for a lower-case \"close\"");
+    } else {
+      CHECK(c.PeerClosed(seconds(5)));
+    }
   }
 
   TEST_CASE("a client that half-closes after its requests still gets every answer") {

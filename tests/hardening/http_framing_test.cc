@@ -95,6 +95,12 @@ TEST_CASE("chunked bodies") {
   CHECK(frame.chunked);
   CHECK(ErrorOf("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n") == 400);
   CHECK(ErrorOf("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n") == 400);
+  // Chunk data ends with CRLF only: cpp-httplib would read a bare LF as the end of the body.
+  CHECK(ErrorOf("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n") == 400);
+  CHECK(ErrorOf("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n") ==
+        400);
+  CHECK(Parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r") ==
+        FrameStatus::kNeedMore);
   CHECK(ErrorOf("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") == 400);
   CHECK(ErrorOf("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n") ==
         400);
@@ -120,7 +126,9 @@ TEST_CASE("malformed heads are 400") {
   CHECK(ErrorOf("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n") == 400);
   CHECK(ErrorOf("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n") == 400);
   CHECK(ErrorOf("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n") == 400);
-  CHECK(ErrorOf("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n") == 400);
+  // More digits than any length fits: too large, never an overflow into a small length.
+  CHECK(ErrorOf("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n") == 413);
+  CHECK(ErrorOf("POST / HTTP/1.1\r\nContent-Length: 18446744073709551617\r\n\r\n") == 413);
   // A duplicate that agrees is fine.
   CHECK(Parse("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx") ==
         FrameStatus::kComplete);
