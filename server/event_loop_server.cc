@@ -431,19 +431,18 @@ class EventLoopServer::Loop {
   void Answer(const std::vector<Pending>& pending, const absl::Status& stored,
               Clock::time_point now, std::vector<Connection*>* answered) {
     const int status = stored.ok() ? 204 : ingest_->StatusFor(stored);
-    const std::string failure =
-        stored.ok() ? std::string()
-                    : HttpServer::OwnResponse(status, std::string(stored.message()), false);
+    std::string failure[2];  // [close]
+    if (!stored.ok()) {
+      for (bool close : {false, true}) {
+        failure[close] = HttpServer::OwnResponse(status, std::string(stored.message()), close);
+      }
+    }
     for (const Pending& p : pending) {
       Connection& c = *p.connection;
       const bool last = --c.pending_tags == 0;
       const bool close = last && c.close_after_replies;
-      const std::string failure_close =
-          !stored.ok() && close
-              ? HttpServer::OwnResponse(status, std::string(stored.message()), true)
-              : std::string();
-      std::string_view answer = stored.ok() ? (close ? k204Close : k204)
-                                            : std::string_view(close ? failure_close : failure);
+      std::string_view answer =
+          stored.ok() ? (close ? k204Close : k204) : std::string_view(failure[close]);
       if (!c.dead) c.out += answer;
       ingest_->Observe({c.RemoteIp(), p.target.empty() ? kTagPath : std::string_view(p.target),
                         status, p.bytes_in, answer.size(), now - p.start});
