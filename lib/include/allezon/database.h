@@ -50,8 +50,10 @@ struct DatabaseStats {
 class ALLEZON_EXPORT Database {
  public:
   // Opens (creating if allowed) the database in options.data_dir. Errors: InvalidArgument
-  // for bad options, FailedPrecondition when the directory is locked by another Database or
-  // is not an allezon database, and the LMDB error otherwise.
+  // for bad options, FailedPrecondition when the directory is locked by another Database,
+  // is not an allezon database, or holds a data.mdb cut short where its pages are still in
+  // use, and the LMDB error otherwise. A data.mdb merely short (after kill -9) is first read
+  // once in full by a forked child process, so that a missing page cannot crash the caller.
   static absl::StatusOr<std::unique_ptr<Database>> Open(const Options& options);
 
   virtual ~Database() = default;
