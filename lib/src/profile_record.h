@@ -22,6 +22,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "allezon/user_tag.h"
 #include "codec.h"
@@ -32,11 +33,15 @@ namespace allezon::internal {
 inline constexpr uint8_t kDeviceMask = 0x3;
 inline constexpr uint8_t kStringProductFlag = 0x4;
 
+// Into `key`, keeping its buffer (the query path reuses one per thread).
+inline void AssignProfileKey(std::string_view cookie, Action action, std::string* key) {
+  key->reserve(cookie.size() + 1);
+  key->assign(cookie);
+  key->push_back(static_cast<char>(action));
+}
 inline std::string ProfileKey(std::string_view cookie, Action action) {
   std::string key;
-  key.reserve(cookie.size() + 1);
-  key.append(cookie);
-  key.push_back(static_cast<char>(action));
+  AssignProfileKey(cookie, action, &key);
   return key;
 }
 
@@ -72,19 +77,26 @@ struct DecodedBody {
   bool product_is_text() const { return (flags & kStringProductFlag) != 0; }
 };
 
-inline DecodedBody ReadBody(ByteReader& reader) {
+// Always inlined: a profile query calls it per tag, and returned through memory the decoded
+// fields cost more than decoding them.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline DecodedBody ReadBody(ByteReader& reader) {
   DecodedBody body;
   body.flags = reader.Byte();
-  body.ids.country = static_cast<uint32_t>(reader.Varint());
-  body.ids.origin = static_cast<uint32_t>(reader.Varint());
-  body.ids.brand = static_cast<uint32_t>(reader.Varint());
-  body.ids.category = static_cast<uint32_t>(reader.Varint());
+  uint64_t ids[4];
+  reader.Varints(ids);
+  body.ids.country = static_cast<uint32_t>(ids[0]);
+  body.ids.origin = static_cast<uint32_t>(ids[1]);
+  body.ids.brand = static_cast<uint32_t>(ids[2]);
+  body.ids.category = static_cast<uint32_t>(ids[3]);
   if (body.flags & kStringProductFlag) {
     body.product_text = reader.Bytes(reader.Varint());
+    body.price = UnZigZag(reader.Varint());
   } else {
-    body.product_number = UnZigZag(reader.Varint());
+    uint64_t product_and_price[2];
+    reader.Varints(product_and_price);
+    body.product_number = UnZigZag(product_and_price[0]);
+    body.price = UnZigZag(product_and_price[1]);
   }
-  body.price = UnZigZag(reader.Varint());
   return body;
 }
 
@@ -101,8 +113,7 @@ struct RecordHeader {
 };
 
 // Reads the header; the reader is left at the first entry. DataLoss when damaged.
-inline absl::Status ReadRecordHeader(ByteReader& reader, size_t record_size,
-                                     RecordHeader* header) {
+inline absl::Status ReadRecordHeader(ByteReader& reader, size_t record_size, RecordHeader* header) {
   header->merged_seq = reader.Varint();
   header->count = reader.Varint();
   if (!reader.ok() || header->count > record_size) {

@@ -29,9 +29,9 @@ absl::Status UserTagStoreImpl::VisitList(const Txn& txn, std::string_view key, T
   size_t staged_newer = 0;
   for (uint64_t sequence : staged.sequences) staged_newer += sequence > header.merged_seq;
   if (header.count + staged_newer == 0) return absl::OkStatus();
-  reserve(static_cast<size_t>(std::min<uint64_t>(
-      {header.count + staged_newer, static_cast<uint64_t>(limit),
-       static_cast<uint64_t>(storage_->options.profile_cap)})));
+  reserve(static_cast<size_t>(
+      std::min<uint64_t>({header.count + staged_newer, static_cast<uint64_t>(limit),
+                          static_cast<uint64_t>(storage_->options.profile_cap)})));
 
   int32_t emitted = 0;
   // The list is the newest profile_cap of record and staged tags together (what folding
@@ -61,7 +61,8 @@ absl::Status UserTagStoreImpl::VisitList(const Txn& txn, std::string_view key, T
   bool stopped = false;
   if (!record_bytes.empty()) {
     absl::Status walked = WalkRecord(record_bytes, [&](int64_t time, ByteReader& reader) {
-      if (!offer_staged(time)) {
+      // (Checked here so that the common case, nothing staged left, costs no call per tag.)
+      if (next_staged < staged.entries.size() && !offer_staged(time)) {
         stopped = true;
         return false;
       }
@@ -106,14 +107,17 @@ absl::Status UserTagStoreImpl::ReadProfile(std::string_view cookie, TimeRange ra
                                            Reserve&& reserve, Visit&& visit) const {
   ReadScope scope(*storage_);
   if (!scope.status().ok()) return scope.status();
-  const StringPool& pool = storage_->strings_pool;
+  const StringPool::Reader pool(storage_->strings_pool);
   UserTagView view;
   view.cookie = cookie;
+  // Reused per thread: a cookie of 20 bytes plus the action byte is past the short-string
+  // buffer, and two allocations per query showed in its profile.
+  thread_local std::string key;
   for (Action action : {Action::kView, Action::kBuy}) {
     view.action = action;
+    AssignProfileKey(cookie, action, &key);
     absl::Status visited = VisitList(
-        scope.txn(), ProfileKey(cookie, action), range, limit,
-        [&](size_t expected) { reserve(action, expected); },
+        scope.txn(), key, range, limit, [&](size_t expected) { reserve(action, expected); },
         [&](int64_t time, const DecodedBody& body) {
           view.time = time;
           view.device = body.device();
