@@ -114,6 +114,11 @@ struct Completions {
     const uint64_t one = 1;
     [[maybe_unused]] const ssize_t n = ::write(wake_fd, &one, sizeof(one));
   }
+  // Resets the eventfd's counter (it stays readable, and epoll level-triggered, until read).
+  void ClearWake() const {
+    uint64_t value;
+    [[maybe_unused]] const ssize_t n = ::read(wake_fd, &value, sizeof(value));
+  }
   const int wake_fd;
   std::mutex mutex;
   std::vector<std::pair<uint64_t, absl::Status>> done;  // guarded by mutex

@@ -107,8 +107,7 @@ class EventLoopServer::Loop {
         if (tag == &listen_marker_) {
           AcceptAll(now);
         } else if (tag == &wake_marker_) {
-          uint64_t value;
-          [[maybe_unused]] const ssize_t r = ::read(completions_->wake_fd, &value, sizeof(value));
+          completions_->ClearWake();
           AnswerCompleted();
           AdoptHandedOver(now);
         } else {
@@ -562,10 +561,7 @@ class EventLoopServer::Loop {
     while (!in_flight_.empty() && Clock::now() < stored_by) {
       // Only the wake fd: readable client sockets would make epoll_wait return at once.
       pollfd wake{completions_->wake_fd, POLLIN, 0};
-      if (::poll(&wake, 1, 10) > 0) {
-        uint64_t value;
-        [[maybe_unused]] const ssize_t r = ::read(completions_->wake_fd, &value, sizeof(value));
-      }
+      if (::poll(&wake, 1, 10) > 0) completions_->ClearWake();
       AnswerCompleted();
     }
     const Clock::time_point deadline = Clock::now() + kStopGrace;

@@ -123,7 +123,7 @@ absl::Status CheckReachablePagesReadable(const std::string& directory) {
   const std::string how =
       WIFSIGNALED(status) ? absl::StrCat("reading its pages ended with signal ", WTERMSIG(status),
                                          " (", strsignal(WTERMSIG(status)), ")")
-                          : absl::StrCat("reading its pages failed");
+                          : std::string("reading its pages failed");
   return absl::FailedPreconditionError(
       absl::StrCat(directory, "/data.mdb is damaged: it is shorter than the pages it records and ",
                    how, report.empty() ? "" : absl::StrCat(" [", report, "]"),
