@@ -53,8 +53,8 @@ absl::Status ForEachLogged(uint64_t first_sequence, std::string_view value, Visi
     const int64_t time = UnZigZag(reader.Varint());
     const std::string_view body = SkipBody(reader);
     if (!reader.ok()) return absl::DataLossError("profile log damaged");
-    key.assign(cookie);
-    key.push_back(static_cast<char>(action));
+    // The logged byte as it is (Action's underlying type is uint8_t, so any byte casts).
+    AssignProfileKey(cookie, static_cast<Action>(action), &key);
     visit(first_sequence + i, key, time, body);
   }
   return absl::OkStatus();
@@ -211,8 +211,7 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
   absl::flat_hash_set<std::string> folded_now;
   std::string key;
   for (const UserTag* tag : tags) {
-    key.assign(tag->cookie);
-    key.push_back(static_cast<char>(tag->action));
+    AssignProfileKey(tag->cookie, tag->action, &key);
     const std::string* staged = staged_.Find(key);
     if (staged == nullptr || staged->size() < long_list_bytes) continue;
     const bool in_slice = key >= slice_begin && (slice_wrapped || key < pending_.cursor);
