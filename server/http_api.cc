@@ -454,7 +454,7 @@ void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
                "(--profile-staging-tags is where merging keeps pace).",
                d(s.staged_profile_tags));
   AppendSingle(&out, "allezon_profile_log_tags", "gauge",
-               "Tags in the durable profile log: staged, or merged and awaiting trimming.",
+               "Tags in the durable log: staged, in an open aggregate minute, or to be trimmed.",
                d(s.profile_log_tags));
   AppendSingle(&out, "allezon_profile_lists", "gauge",
                "Stored (cookie, action) tag lists. Distinct cookies lie between half this "

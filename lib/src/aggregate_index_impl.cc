@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec.h"
+#include "profile_log.h"
+#include "profile_record.h"
 #include "utf8.h"
 
 namespace allezon::internal {
@@ -22,14 +24,14 @@ constexpr std::array<uint8_t, 6> kStoredMasks = {0, 1, 2, 3, 4, 7};
 // More open minutes than this (out-of-order producers) are folded regardless of their age.
 constexpr size_t kMaxOpenMinutes = 64;
 constexpr std::string_view kNewestKey = "newest";
-constexpr std::string_view kSequenceKey = "sequence";
-
-std::string LogKey(int64_t minute, uint64_t sequence) {
-  std::string key(16, '\0');
-  PutBigEndian64(key.data(), TimeKey(minute));
-  PutBigEndian64(key.data() + 8, sequence);
-  return key;
-}
+// Tags logged up to this sequence are in the blocks (set when the previous format's own
+// aggregate log was folded away).
+constexpr std::string_view kFoldedFloorKey = "agg_folded_floor";
+// The previous format's key of its aggregate log's sequence (deleted by the migration).
+constexpr std::string_view kLegacySequenceKey = "sequence";
+// A folded minute's mark lives in agg_blocks beside its blocks, under an action byte no
+// block has, so that retention drops it with them and queries pass over it.
+constexpr uint8_t kMarkByte = 0xFF;
 
 std::string BlockKey(int64_t minute, uint8_t action, uint8_t mask) {
   std::string key(10, '\0');
@@ -103,8 +105,7 @@ EpochMillis AggregateIndexImpl::RetainedFrom(EpochMillis newest) const {
 
 void AggregateIndexImpl::AddToCells(MinuteCells& cells, const AggregateDelta& delta) {
   for (uint8_t mask = 0; mask < 8; ++mask) {
-    CellValue& value = cells[CellKey{delta.action, mask,
-                                     (mask & kOriginBit) ? delta.origin : 0,
+    CellValue& value = cells[CellKey{delta.action, mask, (mask & kOriginBit) ? delta.origin : 0,
                                      (mask & kBrandBit) ? delta.brand : 0,
                                      (mask & kCategoryBit) ? delta.category : 0}];
     value.count += 1;
@@ -117,30 +118,25 @@ size_t AggregateIndexImpl::open_minutes() const {
   return open_.size();
 }
 
-absl::Status AggregateIndexImpl::Recover(const Txn& txn) {
-  absl::StatusOr<std::string_view> newest = txn.Get(storage_->meta, kNewestKey);
-  if (newest.ok() && newest->size() == 8) {
-    committed_newest_ = static_cast<int64_t>(GetFixed64(newest->data()));
-  } else if (!newest.ok() && !absl::IsNotFound(newest.status())) {
-    return newest.status();
-  }
-  absl::StatusOr<std::string_view> sequence = txn.Get(storage_->meta, kSequenceKey);
-  if (sequence.ok() && sequence->size() == 8) {
-    committed_sequence_ = GetFixed64(sequence->data());
-  } else if (!sequence.ok() && !absl::IsNotFound(sequence.status())) {
-    return sequence.status();
-  }
-  sequence_ = committed_sequence_;
-  newest_.store(committed_newest_);
+absl::StatusOr<uint64_t> AggregateIndexImpl::FoldedThrough(const Txn& txn, int64_t minute) const {
+  absl::StatusOr<std::string_view> mark =
+      txn.Get(storage_->agg_blocks, BlockKey(minute, kMarkByte, kMarkByte));
+  if (absl::IsNotFound(mark.status())) return uint64_t{0};
+  if (!mark.ok()) return mark.status();
+  if (mark->size() != 8) return absl::DataLossError("aggregate mark damaged");
+  return GetFixed64(mark->data());
+}
 
+absl::Status AggregateIndexImpl::ReplayLegacyLog(const Txn& txn, MDB_dbi legacy_log) {
+  // The previous format: key = minute + sequence, value = action byte, then varints origin,
+  // brand, category and zigzag price.
   Cursor cursor;
-  if (absl::Status s = cursor.Open(txn, storage_->agg_log); !s.ok()) return s;
+  if (absl::Status s = cursor.Open(txn, legacy_log); !s.ok()) return s;
   MDB_val key, value;
-  std::unique_lock lock(mu_);
   for (absl::StatusOr<bool> more = cursor.Seek(MDB_FIRST, &key, &value);;
        more = cursor.Seek(MDB_NEXT, &key, &value)) {
     if (!more.ok()) return more.status();
-    if (!*more) break;
+    if (!*more) return absl::OkStatus();
     if (key.mv_size != 16) return absl::DataLossError("aggregate log key damaged");
     ByteReader reader(ToView(value));
     AggregateDelta delta;
@@ -153,14 +149,96 @@ absl::Status AggregateIndexImpl::Recover(const Txn& txn) {
     if (!reader.ok() || delta.action > 1) return absl::DataLossError("aggregate log damaged");
     AddToCells(open_[delta.minute], delta);
   }
-  return absl::OkStatus();
+}
+
+absl::Status AggregateIndexImpl::Recover(const Txn& txn, MDB_dbi legacy_log,
+                                         uint64_t legacy_folded_through) {
+  absl::StatusOr<std::string_view> newest = txn.Get(storage_->meta, kNewestKey);
+  if (newest.ok() && newest->size() == 8) {
+    committed_newest_ = static_cast<int64_t>(GetFixed64(newest->data()));
+  } else if (!newest.ok() && !absl::IsNotFound(newest.status())) {
+    return newest.status();
+  }
+  newest_.store(committed_newest_);
+  const EpochMillis retained_from = RetainedFrom(committed_newest_);
+  std::unique_lock lock(mu_);
+
+  if (legacy_log != 0) {
+    if (absl::Status s = ReplayLegacyLog(txn, legacy_log); !s.ok()) return s;
+    for (const auto& [minute, cells] : open_) {
+      if (minute < retained_from) continue;
+      if (absl::Status s = FoldInto(txn, minute, cells); !s.ok()) return s;
+    }
+    open_.clear();
+    if (int rc = mdb_drop(txn.get(), legacy_log, 1); rc != 0) {
+      return LmdbError(rc, "dropping the previous format's aggregate log");
+    }
+    char fixed[8];
+    PutFixed64(fixed, legacy_folded_through);
+    if (absl::Status s = txn.Put(storage_->meta, kFoldedFloorKey, std::string_view(fixed, 8));
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = txn.Delete(storage_->meta, kLegacySequenceKey); !s.ok()) return s;
+  }
+
+  uint64_t floor = 0;
+  absl::StatusOr<std::string_view> stored_floor = txn.Get(storage_->meta, kFoldedFloorKey);
+  if (stored_floor.ok()) {
+    if (stored_floor->size() != 8) return absl::DataLossError("aggregate floor damaged");
+    floor = GetFixed64(stored_floor->data());
+  } else if (!absl::IsNotFound(stored_floor.status())) {
+    return stored_floor.status();
+  }
+
+  absl::flat_hash_map<int64_t, uint64_t> marks;  // minute -> folded through
+  absl::Status status = absl::OkStatus();
+  absl::Status walked = ForEachLoggedTag(txn, storage_->profile_log, [&](const LoggedTag& tag) {
+    if (!status.ok()) return;
+    committed_through_ = std::max(committed_through_, tag.sequence);
+    const int64_t minute = MinuteStart(tag.time);
+    if (tag.sequence <= floor || minute < retained_from) return;
+    auto [mark, inserted] = marks.try_emplace(minute, 0);
+    if (inserted) {
+      absl::StatusOr<uint64_t> folded = FoldedThrough(txn, minute);
+      if (!folded.ok()) {
+        status = folded.status();
+        return;
+      }
+      mark->second = *folded;
+    }
+    if (tag.sequence <= mark->second) return;
+    if (tag.action > 1) {
+      status = absl::DataLossError("profile log damaged: bad action");
+      return;
+    }
+    ByteReader reader(tag.body);
+    const DecodedBody body = ReadBody(reader);
+    AggregateDelta delta;
+    delta.minute = minute;
+    delta.action = tag.action;
+    delta.origin = body.ids.origin;
+    delta.brand = body.ids.brand;
+    delta.category = body.ids.category;
+    delta.price = static_cast<int32_t>(body.price);
+    delta.sequence = tag.sequence;
+    AddToCells(open_[minute], delta);
+    open_first_seq_.try_emplace(minute, tag.sequence);
+  });
+  if (!walked.ok()) return walked;
+  return status;
+}
+
+uint64_t AggregateIndexImpl::LogNeededFrom() const {
+  uint64_t oldest = UINT64_MAX;
+  for (const auto& [minute, sequence] : open_first_seq_) oldest = std::min(oldest, sequence);
+  return oldest;
 }
 
 absl::Status AggregateIndexImpl::Write(const Txn& txn, std::span<const UserTag* const> tags,
-                                       std::span<const TagIds> ids,
+                                       std::span<const TagIds> ids, uint64_t first_sequence,
                                        std::vector<AggregateDelta>* deltas) {
   EpochMillis newest = newest_.load(std::memory_order_relaxed);
-  std::string value;
   for (size_t i = 0; i < tags.size(); ++i) {
     const UserTag& tag = *tags[i];
     newest = std::max(newest, tag.time);
@@ -173,39 +251,31 @@ absl::Status AggregateIndexImpl::Write(const Txn& txn, std::span<const UserTag* 
     delta.brand = ids[i].brand;
     delta.category = ids[i].category;
     delta.price = tag.price;
-    value.clear();
-    value.push_back(static_cast<char>(delta.action));
-    PutVarint(&value, delta.origin);
-    PutVarint(&value, delta.brand);
-    PutVarint(&value, delta.category);
-    PutVarint(&value, ZigZag(delta.price));
-    if (absl::Status s = txn.Put(storage_->agg_log, LogKey(minute, ++sequence_), value); !s.ok()) {
-      return s;
-    }
+    delta.sequence = first_sequence + i;
   }
   char fixed[8];
   PutFixed64(fixed, static_cast<uint64_t>(newest));
   if (absl::Status s = txn.Put(storage_->meta, kNewestKey, std::string_view(fixed, 8)); !s.ok()) {
     return s;
   }
-  PutFixed64(fixed, sequence_);
-  if (absl::Status s = txn.Put(storage_->meta, kSequenceKey, std::string_view(fixed, 8));
-      !s.ok()) {
-    return s;
-  }
-  committed_newest_ = newest;  // takes effect in Apply; Rollback restores it
+  // Both take effect in Apply; Rollback restores them.
+  committed_newest_ = newest;
+  if (!tags.empty()) pending_through_ = first_sequence + tags.size() - 1;
   return absl::OkStatus();
 }
 
 void AggregateIndexImpl::Apply(std::span<const AggregateDelta> deltas) {
   std::unique_lock lock(mu_);
-  for (const AggregateDelta& delta : deltas) AddToCells(open_[delta.minute], delta);
-  committed_sequence_ = sequence_;
+  for (const AggregateDelta& delta : deltas) {
+    AddToCells(open_[delta.minute], delta);
+    open_first_seq_.try_emplace(delta.minute, delta.sequence);
+  }
+  committed_through_ = std::max(committed_through_, pending_through_);
   newest_.store(committed_newest_, std::memory_order_relaxed);
 }
 
 void AggregateIndexImpl::Rollback() {
-  sequence_ = committed_sequence_;
+  pending_through_ = committed_through_;
   committed_newest_ = newest_.load(std::memory_order_relaxed);
 }
 
@@ -309,7 +379,8 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
     std::vector<int64_t> young;
     for (const auto& [minute, cells] : open_) {
       if (minute < retained_from) continue;  // dropped below
-      if (force || minute + kMillisPerMinute + storage_->options.aggregate_fold_delay_ms <= newest) {
+      if (force ||
+          minute + kMillisPerMinute + storage_->options.aggregate_fold_delay_ms <= newest) {
         due.push_back(minute);
       } else {
         young.push_back(minute);
@@ -328,23 +399,32 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
   if (!txn.ok()) return txn.status();
   {
     std::shared_lock lock(mu_);
+    char mark[8];
+    PutFixed64(mark, committed_through_);  // every tag logged so far is in memory
     for (int64_t minute : due) {
       if (absl::Status s = FoldInto(*txn, minute, open_.at(minute)); !s.ok()) return s;
-      if (absl::Status s = DeleteMinutes(*txn, storage_->agg_log, minute, minute + 1); !s.ok()) {
+      if (absl::Status s = txn->Put(storage_->agg_blocks, BlockKey(minute, kMarkByte, kMarkByte),
+                                    std::string_view(mark, 8));
+          !s.ok()) {
         return s;
       }
     }
   }
   if (drop) {
-    for (MDB_dbi dbi : {storage_->agg_blocks, storage_->agg_log}) {
-      if (absl::Status s = DeleteMinutes(*txn, dbi, kMinTime, retained_from); !s.ok()) return s;
+    if (absl::Status s = DeleteMinutes(*txn, storage_->agg_blocks, kMinTime, retained_from);
+        !s.ok()) {
+      return s;
     }
   }
   std::unique_lock lock(mu_);
   if (absl::Status s = txn->Commit(); !s.ok()) return s;
-  for (int64_t minute : due) open_.erase(minute);
+  for (int64_t minute : due) {
+    open_.erase(minute);
+    open_first_seq_.erase(minute);
+  }
   if (drop) {
     absl::erase_if(open_, [&](const auto& entry) { return entry.first < retained_from; });
+    absl::erase_if(open_first_seq_, [&](const auto& entry) { return entry.first < retained_from; });
     dropped_before_ = retained_from;
   }
   return absl::OkStatus();
@@ -355,9 +435,9 @@ absl::StatusOr<AggregateResult> AggregateIndexImpl::Query(const AggregateQuery& 
   if (query.aggregates.empty()) {
     return absl::InvalidArgumentError("at least one aggregate (COUNT, SUM_PRICE) is required");
   }
-  for (const auto& [name, value] : {std::pair{"origin", &query.origin},
-                                    std::pair{"brand_id", &query.brand_id},
-                                    std::pair{"category_id", &query.category_id}}) {
+  for (const auto& [name, value] :
+       {std::pair{"origin", &query.origin}, std::pair{"brand_id", &query.brand_id},
+        std::pair{"category_id", &query.category_id}}) {
     if (value->has_value() && !IsValidUtf8(**value)) {
       return absl::InvalidArgumentError(absl::StrCat(name, " is not valid UTF-8"));
     }
@@ -370,9 +450,8 @@ absl::StatusOr<AggregateResult> AggregateIndexImpl::Query(const AggregateQuery& 
   }
   const int64_t buckets = (range.end - range.begin) / kMillisPerMinute;
   if (buckets > storage_->options.max_query_buckets) {
-    return absl::InvalidArgumentError(absl::StrCat("time_range is longer than ",
-                                                   storage_->options.max_query_buckets,
-                                                   " one-minute buckets"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "time_range is longer than ", storage_->options.max_query_buckets, " one-minute buckets"));
   }
   AggregateResult result;
   result.rows.resize(static_cast<size_t>(buckets));
@@ -421,8 +500,8 @@ absl::StatusOr<AggregateResult> AggregateIndexImpl::Query(const AggregateQuery& 
       continue;
     }
     AggregateRow& row = result.rows[static_cast<size_t>((minute - range.begin) / kMillisPerMinute)];
-    if (absl::Status s = SumBlock(ToView(value), stored_mask,
-                                  std::string_view(prefix, prefix_len), category_filter, &row);
+    if (absl::Status s = SumBlock(ToView(value), stored_mask, std::string_view(prefix, prefix_len),
+                                  category_filter, &row);
         !s.ok()) {
       return s;
     }

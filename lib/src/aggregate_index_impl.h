@@ -3,14 +3,15 @@
 // Every tag adds to 8 cells of its (minute, action): one per subset ("mask") of {origin,
 // brand_id, category_id}, so each query is one lookup per minute.
 //
-// Recent minutes live in memory (all 8 masks, hash maps) and, durably, as one small log
-// record per tag in `agg_log` written in the tag's own transaction. When a minute is old
-// enough (Options::aggregate_fold_delay_ms past its end) its cells are folded into compact
-// sorted blocks in `agg_blocks` and its log records deleted, in one transaction. After a
-// crash the log is replayed into memory, so a minute's count is always blocks + log, exactly
-// once. Blocks are stored for masks {}, {c}, {b}, {b,c}, {o}, {o,b,c}; {o,b} and {o,c} are
-// summed from the {o,b,c} block's contiguous range for that origin, which keeps the largest
-// cells stored once.
+// Recent minutes live in memory (all 8 masks, hash maps); durably they are in the tag log
+// (profile_log.h) that every commit appends to anyway. When a minute is old enough
+// (Options::aggregate_fold_delay_ms past its end) its cells are folded into compact sorted
+// blocks in `agg_blocks`, together with the minute's mark: the newest log sequence folded
+// into it. After a crash the log's tags newer than their minute's mark are replayed into
+// memory, so a minute's count is always blocks + replayed tags, exactly once; the log keeps
+// every tag of the open minutes (LogNeededFrom). Blocks are stored for masks {}, {c}, {b},
+// {b,c}, {o}, {o,b,c}; {o,b} and {o,c} are summed from the {o,b,c} block's contiguous range
+// for that origin, which keeps the largest cells stored once.
 //
 // Block format: an array of fixed-width entries sorted by their id bytes: the ids of the
 // mask's fields (origin, brand, category order) as 4-byte big-endian, then count and sum as
@@ -37,6 +38,7 @@ struct AggregateDelta {
   uint32_t brand = 0;
   uint32_t category = 0;
   int32_t price = 0;
+  uint64_t sequence = 0;  // the tag's log sequence
 };
 
 class AggregateIndexImpl final : public AggregateIndex {
@@ -45,13 +47,19 @@ class AggregateIndexImpl final : public AggregateIndex {
 
   absl::StatusOr<AggregateResult> Query(const AggregateQuery& query) const override;
 
-  // At open, before any other call: restores the newest time and replays the log.
-  absl::Status Recover(const Txn& txn);
+  // At open, before any other call: restores the newest time and replays the open minutes
+  // from the tag log. A database of the previous format also has `legacy_log` (0 when not):
+  // its minutes are folded into blocks and it is dropped, and the tags logged up to
+  // `legacy_folded_through` are marked as folded.
+  absl::Status Recover(const Txn& txn, MDB_dbi legacy_log, uint64_t legacy_folded_through);
 
-  // Writer: logs the batch's contributions in `txn` and returns them in `deltas`, to be
-  // passed to Apply once `txn` has committed. Tags older than the retention are skipped.
+  // Writer: takes the batch's contributions (the tags have the log sequences
+  // first_sequence, first_sequence + 1, ...) into `deltas`, to be passed to Apply once `txn`
+  // has committed, and records the newest time in `txn`. Tags older than the retention are
+  // skipped.
   absl::Status Write(const Txn& txn, std::span<const UserTag* const> tags,
-                     std::span<const TagIds> ids, std::vector<AggregateDelta>* deltas);
+                     std::span<const TagIds> ids, uint64_t first_sequence,
+                     std::vector<AggregateDelta>* deltas);
   // Writer: the transaction given to Write committed; make its deltas visible.
   void Apply(std::span<const AggregateDelta> deltas);
   // Writer: the transaction given to Write aborted; forget what it advanced.
@@ -60,6 +68,9 @@ class AggregateIndexImpl final : public AggregateIndex {
   // Writer: folds minutes that are due and drops minutes past the retention, in a
   // transaction of its own. Cheap when nothing is due. `force` folds every open minute.
   absl::Status Maintain(bool force);
+
+  // Writer: the oldest log sequence an open minute still needs (UINT64_MAX: none).
+  uint64_t LogNeededFrom() const;
 
   EpochMillis newest_time() const { return newest_.load(std::memory_order_relaxed); }
   size_t open_minutes() const;
@@ -84,6 +95,8 @@ class AggregateIndexImpl final : public AggregateIndex {
   static void AddToCells(MinuteCells& cells, const AggregateDelta& delta);
   EpochMillis RetainedFrom(EpochMillis newest) const;
   absl::Status FoldInto(const Txn& txn, int64_t minute, const MinuteCells& cells) const;
+  absl::Status ReplayLegacyLog(const Txn& txn, MDB_dbi legacy_log);
+  absl::StatusOr<uint64_t> FoldedThrough(const Txn& txn, int64_t minute) const;
 
   const Storage* storage_;
   // Shared by queries; exclusive while the writer changes what memory or blocks hold, so a
@@ -94,8 +107,9 @@ class AggregateIndexImpl final : public AggregateIndex {
   std::atomic<EpochMillis> newest_{kMinTime};
   // Writer only.
   EpochMillis committed_newest_ = kMinTime;
-  uint64_t sequence_ = 0;
-  uint64_t committed_sequence_ = 0;
+  absl::flat_hash_map<int64_t, uint64_t> open_first_seq_;  // open minute -> its oldest tag
+  uint64_t committed_through_ = 0;                         // the newest log sequence in memory
+  uint64_t pending_through_ = 0;  // ... once the last Write's transaction commits
   int64_t last_maintenance_ms_ = 0;
   EpochMillis dropped_before_ = kMinTime;
 };

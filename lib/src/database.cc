@@ -40,9 +40,13 @@ using internal::Txn;
 using internal::UserTagStoreImpl;
 
 constexpr std::string_view kFormatKey = "format";
-constexpr std::string_view kFormatValue = "allezon/2";
-constexpr const char* kDatabaseNames[] = {"meta",        "strings", "string_ids", "profiles",
-                                          "profile_log", "agg_log", "agg_blocks"};
+constexpr std::string_view kFormatValue = "allezon/3";
+// The previous format, opened and converted in place: it kept a second log of its own for
+// the aggregates ("agg_log"), which the tag log (profile_log) has made redundant.
+constexpr std::string_view kPreviousFormatValue = "allezon/2";
+constexpr const char* kLegacyAggregateLog = "agg_log";
+constexpr const char* kDatabaseNames[] = {"meta",     "strings",     "string_ids",
+                                          "profiles", "profile_log", "agg_blocks"};
 
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
@@ -224,8 +228,7 @@ absl::Status DatabaseImpl::CheckFileSize() const {
   // A page lost to damage that a tree still reaches would read as zeros, and liblmdb asserts
   // (aborts) on some of those, e.g. a zeroed leaf met while stepping a cursor; so before
   // extending, every reachable page is read once where a fault cannot hurt.
-  if (absl::Status s = internal::CheckReachablePagesReadable(storage_.options.data_dir);
-      !s.ok()) {
+  if (absl::Status s = internal::CheckReachablePagesReadable(storage_.options.data_dir); !s.ok()) {
     return s;
   }
   if (ftruncate(fd, static_cast<off_t>(needed)) != 0) {
@@ -254,22 +257,28 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       if (!*more) break;
       const std::string_view name = internal::ToView(key);
       if (std::find(std::begin(kDatabaseNames), std::end(kDatabaseNames), name) ==
-          std::end(kDatabaseNames)) {
+              std::end(kDatabaseNames) &&
+          name != kLegacyAggregateLog) {
         return absl::FailedPreconditionError(absl::StrCat(
             storage_.options.data_dir, " holds an LMDB database that is not allezon's"));
       }
     }
   }
-  MDB_dbi* handles[] = {&storage_.meta,      &storage_.strings,     &storage_.string_ids,
-                        &storage_.profiles,  &storage_.profile_log, &storage_.agg_log,
-                        &storage_.agg_blocks};
+  MDB_dbi* handles[] = {&storage_.meta,     &storage_.strings,     &storage_.string_ids,
+                        &storage_.profiles, &storage_.profile_log, &storage_.agg_blocks};
   for (size_t i = 0; i < std::size(handles); ++i) {
     if (int rc = mdb_dbi_open(txn->get(), kDatabaseNames[i], MDB_CREATE, handles[i]); rc != 0) {
       return LmdbError(rc, absl::StrCat("cannot open table ", kDatabaseNames[i]));
     }
   }
   absl::StatusOr<std::string_view> format = txn->Get(storage_.meta, kFormatKey);
-  if (format.ok()) {
+  MDB_dbi legacy_aggregate_log = 0;
+  if (format.ok() && *format == kPreviousFormatValue) {
+    if (int rc = mdb_dbi_open(txn->get(), kLegacyAggregateLog, 0, &legacy_aggregate_log); rc != 0) {
+      return LmdbError(rc, absl::StrCat("cannot open table ", kLegacyAggregateLog));
+    }
+    if (absl::Status s = txn->Put(storage_.meta, kFormatKey, kFormatValue); !s.ok()) return s;
+  } else if (format.ok()) {
     if (*format != kFormatValue) {
       return absl::FailedPreconditionError(absl::StrCat(
           "unsupported database format \"", internal::Sv(*format), "\" in ",
@@ -284,8 +293,14 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = aggregates_.Recover(*txn); !s.ok()) return s;
   if (absl::Status s = staging_.Recover(*txn); !s.ok()) return s;
+  // In the previous format every logged tag was counted in the aggregates' own log or blocks.
+  if (absl::Status s =
+          aggregates_.Recover(*txn, legacy_aggregate_log, staging_.next_sequence() - 1);
+      !s.ok()) {
+    return s;
+  }
+  staging_.KeepLogFrom(aggregates_.LogNeededFrom());
   if (absl::Status s = txn->Commit(); !s.ok()) return s;
   writer_ = std::thread([this] { WriterLoop(); });
   return absl::OkStatus();
@@ -344,6 +359,7 @@ void DatabaseImpl::WriterLoop() {
   bool folding_idle = false;  // folding staged profile tags while no writes wait
   for (;;) {
     batch.clear();
+    bool force_fold = false;
     {
       std::unique_lock lock(queue_mu_);
       work_cv_.wait_for(lock, folding_idle ? std::chrono::milliseconds(0) : idle_wait, has_work);
@@ -379,13 +395,18 @@ void DatabaseImpl::WriterLoop() {
       // writes between slices, so memory and the log shrink while the disk has time.
       folding_idle = FoldIdle().ok() && staging_.HasBacklog();
     } else {
+      // Idle with the profiles folded: fold the open minutes too (even the newest, whose
+      // later tags are merged into its blocks on its next fold), so that the log they keep
+      // drains while the disk has time.
       folding_idle = false;
+      force_fold = aggregates_.open_minutes() > 0;
     }
-    absl::Status maintained = aggregates_.Maintain(/*force=*/false);
+    absl::Status maintained = aggregates_.Maintain(force_fold);
     if (internal::IsMapFull(maintained) && GrowMap().ok()) {
       maintained = aggregates_.Maintain(/*force=*/true);
     }
     (void)maintained;  // a failed fold changes nothing and is retried on the next round
+    staging_.KeepLogFrom(aggregates_.LogNeededFrom());
   }
 }
 
@@ -431,8 +452,11 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags, size_
         *id = *interned;
       }
     }
+    const uint64_t first_sequence = staging_.next_sequence();
     if (absl::Status s = staging_.Write(*txn, tags, ids, fold_tags); !s.ok()) return s;
-    if (absl::Status s = aggregates_.Write(*txn, tags, ids, &deltas); !s.ok()) return s;
+    if (absl::Status s = aggregates_.Write(*txn, tags, ids, first_sequence, &deltas); !s.ok()) {
+      return s;
+    }
     return txn->Commit();
   }();
   if (!status.ok()) {
@@ -444,6 +468,7 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags, size_
   storage_.strings_pool.Commit();
   staging_.Commit();
   aggregates_.Apply(deltas);
+  staging_.KeepLogFrom(aggregates_.LogNeededFrom());
   return absl::OkStatus();
 }
 

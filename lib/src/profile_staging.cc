@@ -11,12 +11,6 @@ namespace {
 
 constexpr std::string_view kNextSequenceKey = "profile_seq";
 
-std::string SequenceKey(uint64_t sequence) {
-  std::string key(8, '\0');
-  PutBigEndian64(key.data(), sequence);
-  return key;
-}
-
 // One staged entry in its packed in-memory form.
 void AppendPacked(uint64_t sequence, int64_t time, std::string_view body, std::string* out) {
   PutVarint(out, sequence);
@@ -38,26 +32,6 @@ bool ForEachPacked(std::string_view packed, Visit visit) {
     visit(sequence, time, body);
   }
   return true;
-}
-
-// Calls visit(sequence, key, time, body) for each tag of one log value. DataLoss if damaged.
-template <typename Visit>
-absl::Status ForEachLogged(uint64_t first_sequence, std::string_view value, Visit visit) {
-  ByteReader reader(value);
-  const uint64_t count = reader.Varint();
-  if (!reader.ok() || count > value.size()) return absl::DataLossError("profile log damaged");
-  std::string key;
-  for (uint64_t i = 0; i < count; ++i) {
-    const std::string_view cookie = reader.Bytes(reader.Varint());
-    const uint8_t action = reader.Byte();
-    const int64_t time = UnZigZag(reader.Varint());
-    const std::string_view body = SkipBody(reader);
-    if (!reader.ok()) return absl::DataLossError("profile log damaged");
-    // The logged byte as it is (Action's underlying type is uint8_t, so any byte casts).
-    AssignProfileKey(cookie, static_cast<Action>(action), &key);
-    visit(first_sequence + i, key, time, body);
-  }
-  return absl::OkStatus();
 }
 
 // The merged sequence in a record's header; 0 for no record.
@@ -84,47 +58,46 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
     return stored_next.status();
   }
 
-  Cursor cursor;
-  if (absl::Status s = cursor.Open(txn, storage_->profile_log); !s.ok()) return s;
   absl::flat_hash_map<std::string, uint64_t> merged;  // key -> its record's merged sequence
   uint64_t oldest_staged = 0;
   uint64_t staged_tags = 0;
   uint64_t staged_without_record = 0;
   bool first_entry = true;
-  MDB_val key, value;
-  for (absl::StatusOr<bool> more = cursor.Seek(MDB_FIRST, &key, &value);;
-       more = cursor.Seek(MDB_NEXT, &key, &value)) {
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    if (key.mv_size != 8) return absl::DataLossError("profile log damaged");
-    const uint64_t first_sequence = GetBigEndian64(static_cast<const char*>(key.mv_data));
-    if (first_entry) log_first_seq_ = first_sequence;
+  absl::Status status = absl::OkStatus();
+  std::string profile_key;
+  absl::Status walked = ForEachLoggedTag(txn, storage_->profile_log, [&](const LoggedTag& tag) {
+    if (!status.ok()) return;
+    if (first_entry) log_first_seq_ = tag.sequence;
     first_entry = false;
-    absl::Status status = absl::OkStatus();
-    absl::Status walked = ForEachLogged(
-        first_sequence, ToView(value),
-        [&](uint64_t sequence, const std::string& profile_key, int64_t time,
-            std::string_view body) {
-          next_seq_ = std::max(next_seq_, sequence + 1);
-          auto [it, inserted] = merged.try_emplace(profile_key, 0);
-          if (inserted) {
-            absl::StatusOr<uint64_t> record_sequence = MergedSequence(txn, *storage_, profile_key);
-            if (!record_sequence.ok()) {
-              status.Update(record_sequence.status());
-              return;
-            }
-            it->second = *record_sequence;
-            staged_without_record += *record_sequence == 0;  // folds always set >= 1
-          }
-          if (sequence <= it->second) return;  // already folded into the record
-          AppendPacked(sequence, time, body, &staged_.GetOrAdd(profile_key));
-          if (oldest_staged == 0) oldest_staged = sequence;
-          ++staged_tags;
-        });
-    if (!walked.ok()) return walked;
-    if (!status.ok()) return status;
-  }
+    next_seq_ = std::max(next_seq_, tag.sequence + 1);
+    // The logged byte as it is (Action's underlying type is uint8_t, so any byte casts).
+    AssignProfileKey(tag.cookie, static_cast<Action>(tag.action), &profile_key);
+    auto [it, inserted] = merged.try_emplace(profile_key, 0);
+    if (inserted) {
+      absl::StatusOr<uint64_t> record_sequence = MergedSequence(txn, *storage_, profile_key);
+      if (!record_sequence.ok()) {
+        status.Update(record_sequence.status());
+        return;
+      }
+      it->second = *record_sequence;
+      staged_without_record += *record_sequence == 0;  // folds always set >= 1
+    }
+    if (tag.sequence <= it->second) return;  // already folded into the record
+    AppendPacked(tag.sequence, tag.time, tag.body, &staged_.GetOrAdd(profile_key));
+    if (oldest_staged == 0) oldest_staged = tag.sequence;
+    ++staged_tags;
+  });
+  if (!walked.ok()) return walked;
+  if (!status.ok()) return status;
   if (first_entry) log_first_seq_ = next_seq_;
+  log_first_end_ = log_first_seq_;
+  if (!first_entry) {
+    absl::StatusOr<std::string_view> first_record =
+        txn.Get(storage_->profile_log, LogSequenceKey(log_first_seq_));
+    if (!first_record.ok()) return first_record.status();
+    ByteReader reader(*first_record);
+    log_first_end_ = log_first_seq_ + reader.Varint();
+  }
   trim_target_ = (oldest_staged != 0 ? oldest_staged : next_seq_) - 1;
   pass_start_seq_ = next_seq_ - 1;
   cursor_.clear();
@@ -163,6 +136,7 @@ absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* cons
   pending_ = Pending{};
   pending_.next_seq = next_seq_;
   pending_.log_first_seq = log_first_seq_;
+  pending_.log_first_end = log_first_end_;
   pending_.cursor = cursor_;
   pending_.pass_start_seq = pass_start_seq_;
   pending_.trim_target = trim_target_;
@@ -272,7 +246,8 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::
 }
 
 absl::Status ProfileStaging::TrimLog(const Txn& txn, size_t max_tags) {
-  if (pending_.trim_target < pending_.log_first_seq) return absl::OkStatus();
+  const uint64_t trim_through = std::min(pending_.trim_target, keep_log_from_ - 1);
+  if (trim_through < pending_.log_first_seq) return absl::OkStatus();
   Cursor cursor;
   if (absl::Status s = cursor.Open(txn, storage_->profile_log); !s.ok()) return s;
   size_t trimmed = 0;
@@ -282,6 +257,7 @@ absl::Status ProfileStaging::TrimLog(const Txn& txn, size_t max_tags) {
     if (!found.ok()) return found.status();
     if (!*found) {
       pending_.log_first_seq = pending_.next_seq;
+      pending_.log_first_end = pending_.next_seq;
       return absl::OkStatus();
     }
     if (key.mv_size != 8) return absl::DataLossError("profile log damaged");
@@ -290,7 +266,8 @@ absl::Status ProfileStaging::TrimLog(const Txn& txn, size_t max_tags) {
     const uint64_t count = reader.Varint();
     if (!reader.ok()) return absl::DataLossError("profile log damaged");
     pending_.log_first_seq = first_sequence;
-    if (first_sequence + count - 1 > pending_.trim_target || trimmed >= max_tags) {
+    pending_.log_first_end = first_sequence + count;
+    if (first_sequence + count - 1 > trim_through || trimmed >= max_tags) {
       return absl::OkStatus();
     }
     if (absl::Status s = cursor.DeleteCurrent(); !s.ok()) return s;
@@ -331,12 +308,13 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
     }
   }
   if (absl::Status s =
-          txn.Put(storage_->profile_log, SequenceKey(first_sequence), value, MDB_APPEND);
+          txn.Put(storage_->profile_log, LogSequenceKey(first_sequence), value, MDB_APPEND);
       !s.ok()) {
     return s;
   }
   pending_.next_seq = first_sequence + tags.size();
-  return txn.Put(storage_->meta, kNextSequenceKey, SequenceKey(pending_.next_seq));
+  if (pending_.log_first_seq == first_sequence) pending_.log_first_end = pending_.next_seq;
+  return txn.Put(storage_->meta, kNextSequenceKey, LogSequenceKey(pending_.next_seq));
 }
 
 void ProfileStaging::Commit() {
@@ -353,6 +331,7 @@ void ProfileStaging::Commit() {
   log_tags_.store(pending_.next_seq - pending_.log_first_seq, std::memory_order_relaxed);
   next_seq_ = pending_.next_seq;
   log_first_seq_ = pending_.log_first_seq;
+  log_first_end_ = pending_.log_first_end;
   cursor_ = std::move(pending_.cursor);
   pass_start_seq_ = pending_.pass_start_seq;
   trim_target_ = pending_.trim_target;

@@ -12,15 +12,15 @@
 // so a fold committed at any moment is neither missed nor counted twice. Recovery rebuilds
 // the staged entries from the log the same way.
 //
-// Log layout (LMDB `profile_log`): key = big-endian sequence of the commit's first tag,
-// value = varint count, then per tag: varint cookie length, cookie, action byte, zigzag
-// varint time, body (profile_record.h). Tags of a commit have consecutive sequences.
+// The log (profile_log.h) is shared with the aggregates, which replay their open minutes from
+// it: it is trimmed only up to the older of the two consumers' marks (KeepLogFrom).
 //
 // Thread-safety: Recover, FoldQuota, Write, Commit and Rollback from the writer thread only
 // (Recover before it starts); CopyStaged from any thread inside a ReadScope.
 #ifndef ALLEZON_SRC_PROFILE_STAGING_H_
 #define ALLEZON_SRC_PROFILE_STAGING_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -35,6 +35,7 @@
 #include "absl_compat.h"
 #include "allezon/user_tag.h"
 #include "lmdb_env.h"
+#include "profile_log.h"
 #include "profile_record.h"
 #include "storage.h"
 
@@ -132,10 +133,19 @@ class ProfileStaging {
   void Commit();
   void Rollback() { pending_ = Pending{}; }
 
-  // True while staged tags or log entries remain for idle time to fold and trim.
+  // True while staged tags or trimmable log entries remain for idle time to fold and trim.
   bool HasBacklog() const {
-    return staged_tags_.load(std::memory_order_relaxed) > 0 || log_first_seq_ < next_seq_;
+    // The log is trimmed a commit's record at a time: the first record must end before
+    // both the newest sequence and the other consumer's mark.
+    return staged_tags_.load(std::memory_order_relaxed) > 0 ||
+           (log_first_seq_ < next_seq_ && log_first_end_ <= std::min(next_seq_, keep_log_from_));
   }
+
+  // The sequence the next logged tag gets (until the next Commit).
+  uint64_t next_sequence() const { return next_seq_; }
+  // Another consumer of the log (the aggregates) still needs the tags from `sequence` on:
+  // trims stop before it. Writer thread.
+  void KeepLogFrom(uint64_t sequence) { keep_log_from_ = sequence; }
 
   // Inside a ReadScope (which holds storage.staging_mu shared from before its snapshot
   // began): the staged entries of `key`, into `out` (cleared first).
@@ -156,6 +166,7 @@ class ProfileStaging {
     std::vector<std::pair<std::string, std::string>> added;  // key, packed staged entry
     uint64_t next_seq = 0;
     uint64_t log_first_seq = 0;
+    uint64_t log_first_end = 0;
     std::string cursor;
     uint64_t pass_start_seq = 0;
     uint64_t trim_target = 0;
@@ -182,11 +193,13 @@ class ProfileStaging {
   std::atomic<uint64_t> log_tags_{0};
 
   // Writer-thread state (committed values; Pending holds the transaction's).
-  uint64_t next_seq_ = 1;        // sequence of the next tag logged
-  uint64_t log_first_seq_ = 1;   // the oldest sequence the log may still hold
-  std::string cursor_;           // the fold resumes at the first staged key >= this
-  uint64_t pass_start_seq_ = 0;  // the newest sequence when the current pass began
-  uint64_t trim_target_ = 0;     // log tags up to this sequence are in their records
+  uint64_t next_seq_ = 1;                // sequence of the next tag logged
+  uint64_t log_first_seq_ = 1;           // the oldest sequence the log may still hold
+  uint64_t log_first_end_ = 1;           // the sequence after the log's first record
+  std::string cursor_;                   // the fold resumes at the first staged key >= this
+  uint64_t pass_start_seq_ = 0;          // the newest sequence when the current pass began
+  uint64_t trim_target_ = 0;             // log tags up to this sequence are in their records
+  uint64_t keep_log_from_ = UINT64_MAX;  // KeepLogFrom
   double fold_credit_ = 0;
   Pending pending_;
 };

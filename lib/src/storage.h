@@ -52,12 +52,12 @@ struct TagIds {
 struct Storage {
   Options options;
   MDB_env* env = nullptr;
-  MDB_dbi meta = 0;        // format marker, newest event time, log sequences
+  MDB_dbi meta = 0;        // format marker, newest event time, log sequence
   MDB_dbi strings = 0;     // "s" + string -> id (4 bytes, big-endian)
   MDB_dbi string_ids = 0;  // id -> string
   MDB_dbi profiles = 0;    // cookie + action byte -> capped tag list (profile_record.h)
-  MDB_dbi profile_log = 0; // sequence -> a commit's tags not yet in their lists (profile_staging.h)
-  MDB_dbi agg_log = 0;     // minute + sequence -> one tag's aggregate fields (not yet folded)
+  // sequence -> a commit's tags, until profiles and aggregates both hold them (profile_log.h)
+  MDB_dbi profile_log = 0;
   MDB_dbi agg_blocks = 0;  // minute + action + mask -> sorted cells (aggregate_index_impl.cc)
   StringPool strings_pool;
 

@@ -65,7 +65,7 @@ TEST_CASE("the map grows by itself; a maximum size gives ResourceExhausted until
   int stored = 0;
   absl::Status status;
   std::vector<UserTag> batch;
-  for (int round = 0; round < 200 && status.ok(); ++round) {
+  for (int round = 0; round < 1000 && status.ok(); ++round) {
     batch.clear();
     for (int i = 0; i < 500; ++i) {
       batch.push_back(MakeTag(kStreamStart + round * 500 + i,

@@ -39,7 +39,7 @@ struct DatabaseStats {
   static constexpr size_t kBatchSizeBuckets = 16;
   std::array<uint64_t, kBatchSizeBuckets> commits_by_batch_size{};
   uint64_t staged_profile_tags = 0;  // tags logged but not yet merged into their lists
-  uint64_t profile_log_tags = 0;     // tags in the profile log (staged or awaiting trim)
+  uint64_t profile_log_tags = 0;     // tags in the log (staged, in an open minute, or awaiting trim)
   uint64_t map_size = 0;          // current LMDB map size, bytes
   uint64_t map_used = 0;          // bytes of the map in use (last page * page size)
   uint64_t profile_records = 0;   // (cookie, action) lists stored

@@ -1,0 +1,171 @@
+// A database of the previous format (allezon/2), which kept the aggregates' open minutes in a
+// log of their own (`agg_log`), opens and is converted in place with nothing counted twice.
+#include <doctest/doctest.h>
+#include <lmdb.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "allezon/database.h"
+#include "codec.h"
+#include "test_util.h"
+
+namespace allezon {
+namespace {
+
+using testing::kStreamStart;
+using testing::MakeTag;
+using testing::OpenOrDie;
+using testing::TempDir;
+using testing::TestOptions;
+
+constexpr EpochMillis kMinute = 60000;
+
+void CheckLmdb(int rc, const char* what) {
+  REQUIRE_MESSAGE(rc == 0, what << ": " << mdb_strerror(rc));
+}
+
+// Raw access to the environment, as the previous build left it or to rewrite it so.
+class RawLmdb {
+ public:
+  explicit RawLmdb(const std::string& dir) {
+    CheckLmdb(mdb_env_create(&env_), "mdb_env_create");
+    mdb_env_set_maxdbs(env_, 16);
+    CheckLmdb(mdb_env_open(env_, dir.c_str(), 0, 0644), "mdb_env_open");
+    CheckLmdb(mdb_txn_begin(env_, nullptr, 0, &txn_), "mdb_txn_begin");
+  }
+  ~RawLmdb() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+    mdb_env_close(env_);
+  }
+  void Commit() {
+    CheckLmdb(mdb_txn_commit(txn_), "mdb_txn_commit");
+    txn_ = nullptr;
+  }
+  // MDB_NOTFOUND when the table does not exist (create = false).
+  int Open(const char* name, bool create, MDB_dbi* dbi) {
+    return mdb_dbi_open(txn_, name, create ? MDB_CREATE : 0, dbi);
+  }
+  void Put(MDB_dbi dbi, const std::string& key, const std::string& value) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    MDB_val v{value.size(), const_cast<char*>(value.data())};
+    CheckLmdb(mdb_put(txn_, dbi, &k, &v, 0), "mdb_put");
+  }
+  std::string Get(MDB_dbi dbi, const std::string& key) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())}, v;
+    CheckLmdb(mdb_get(txn_, dbi, &k, &v), "mdb_get");
+    return std::string(static_cast<const char*>(v.mv_data), v.mv_size);
+  }
+  // Deletes the keys whose byte at `offset` is `byte`.
+  void DeleteWhere(MDB_dbi dbi, size_t offset, char byte) {
+    MDB_cursor* cursor = nullptr;
+    CheckLmdb(mdb_cursor_open(txn_, dbi, &cursor), "mdb_cursor_open");
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+      if (k.mv_size > offset && static_cast<const char*>(k.mv_data)[offset] == byte) {
+        CheckLmdb(mdb_cursor_del(cursor, 0), "mdb_cursor_del");
+      }
+    }
+    mdb_cursor_close(cursor);
+  }
+  uint32_t StringId(MDB_dbi strings, const std::string& text) {
+    return internal::GetBigEndian32(Get(strings, "s" + text).data());
+  }
+
+ private:
+  MDB_env* env_ = nullptr;
+  MDB_txn* txn_ = nullptr;
+};
+
+int64_t Count(const Database& db, EpochMillis minute, Action action) {
+  AggregateQuery query;
+  query.range = {minute, minute + kMinute};
+  query.action = action;
+  query.aggregates = {AggregateFunction::kCount};
+  absl::StatusOr<AggregateResult> result = db.aggregates().Query(query);
+  REQUIRE(result.ok());
+  return result->rows.at(0).count;
+}
+
+TEST_CASE("a database of the previous format is converted in place, nothing counted twice") {
+  TempDir dir;
+  Options eager = TestOptions(dir.path());
+  eager.aggregate_fold_delay_ms = 0;
+  eager.aggregate_fold_interval_ms = 0;
+  Options lazy = TestOptions(dir.path());
+  lazy.aggregate_fold_delay_ms = 3'600'000;  // nothing folds while the test runs
+  const EpochMillis m0 = kStreamStart, m1 = m0 + kMinute, m2 = m0 + 2 * kMinute,
+                    m5 = m0 + 5 * kMinute;
+  // Tags still open (in the old format: in agg_log) at the end, with their action.
+  std::vector<UserTag> open_tags;
+  {
+    // Minute 2 is folded into blocks once minute 5 has a tag.
+    auto db = OpenOrDie(eager);
+    std::vector<UserTag> folded;
+    for (int i = 0; i < 4; ++i) folded.push_back(MakeTag(m2 + i, "f" + std::to_string(i)));
+    REQUIRE(db->AddTags(folded).ok());
+    open_tags.push_back(MakeTag(m5, "late", Action::kBuy, 9));
+    REQUIRE(db->AddTag(open_tags.back()).ok());
+    for (int attempt = 0; attempt < 300 && db->Stats().open_minutes > 1; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(db->Stats().open_minutes == 1);
+  }
+  {
+    auto db = OpenOrDie(lazy);
+    std::vector<UserTag> batch;
+    for (int i = 0; i < 3; ++i) batch.push_back(MakeTag(m0 + i, "a" + std::to_string(i)));
+    for (int i = 0; i < 2; ++i) batch.push_back(MakeTag(m1 + i, "b", Action::kBuy, 7));
+    REQUIRE(db->AddTags(batch).ok());
+    open_tags.insert(open_tags.end(), batch.begin(), batch.end());
+  }
+  {
+    // Rewrite it as the previous build would have left it: the format marker, its own
+    // aggregate log holding the open minutes' tags, no folded-minute marks.
+    RawLmdb raw(dir.path());
+    MDB_dbi meta, strings, blocks, legacy;
+    CheckLmdb(raw.Open("meta", false, &meta), "meta");
+    CheckLmdb(raw.Open("strings", false, &strings), "strings");
+    CheckLmdb(raw.Open("agg_blocks", false, &blocks), "agg_blocks");
+    CheckLmdb(raw.Open("agg_log", true, &legacy), "agg_log");
+    raw.Put(meta, "format", "allezon/2");
+    raw.Put(meta, "sequence", std::string(8, '\0'));
+    raw.DeleteWhere(blocks, 8, '\xff');
+    uint64_t sequence = 0;
+    for (const UserTag& tag : open_tags) {
+      std::string key(16, '\0');
+      internal::PutBigEndian64(key.data(), internal::TimeKey(tag.time - tag.time % kMinute));
+      internal::PutBigEndian64(key.data() + 8, ++sequence);
+      std::string value(1, static_cast<char>(tag.action));
+      internal::PutVarint(&value, raw.StringId(strings, tag.origin));
+      internal::PutVarint(&value, raw.StringId(strings, tag.brand_id));
+      internal::PutVarint(&value, raw.StringId(strings, tag.category_id));
+      internal::PutVarint(&value, internal::ZigZag(tag.price));
+      raw.Put(legacy, key, value);
+    }
+    raw.Commit();
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    CAPTURE(reopen);
+    auto db = OpenOrDie(lazy);
+    CHECK(Count(*db, m0, Action::kView) == 3 + reopen);
+    CHECK(Count(*db, m1, Action::kBuy) == 2);
+    CHECK(Count(*db, m2, Action::kView) == 4);
+    CHECK(Count(*db, m5, Action::kBuy) == 1);
+    // New tags of a converted database count as usual.
+    if (reopen == 0) {
+      REQUIRE(db->AddTag(MakeTag(m0 + 10, "new")).ok());
+      CHECK(Count(*db, m0, Action::kView) == 4);
+    }
+  }
+  RawLmdb raw(dir.path());
+  MDB_dbi meta, legacy;
+  CheckLmdb(raw.Open("meta", false, &meta), "meta");
+  CHECK(raw.Get(meta, "format") == "allezon/3");
+  CHECK(raw.Open("agg_log", false, &legacy) == MDB_NOTFOUND);
+}
+
+}  // namespace
+}  // namespace allezon
