@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every benchmark of issue 6 (see bench/RESULTS.md for what each measures and the
-# targets). --quick: seconds-long smoke run of each (CI); without it a full run takes ~5 min
+# targets). --quick: seconds-long smoke run of each (CI); without it a full run takes ~6 min
 # plus the fill (--fill-tags, default 1,000,000; the storage/memory targets use 10,000,000).
 #
 #   bench/run.sh [--quick] [--build DIR] [--fill-tags N]
@@ -41,4 +41,8 @@ echo "== HTTP ingest (wrk)"
 "$root/bench/http_ingest.sh" --build "$build" "${q[@]}" || status=1
 echo "== standard mix (allezon-loadgen)"
 "$root/bench/mix.sh" --build "$build" "${q[@]}" || status=1
+if [[ $quick == 0 ]]; then
+  echo "== standard mix by connection count (closed loop: latency vs capacity)"
+  "$root/bench/mix_sweep.sh" --build "$build" --tags 300000 --connections "64 256" || status=1
+fi
 exit $status
