@@ -29,9 +29,12 @@ constexpr std::string_view kNewestKey = "newest";
 constexpr std::string_view kFoldedFloorKey = "agg_folded_floor";
 // The previous format's key of its aggregate log's sequence (deleted by the migration).
 constexpr std::string_view kLegacySequenceKey = "sequence";
-// A folded minute's mark lives in agg_blocks beside its blocks, under an action byte no
-// block has, so that retention drops it with them and queries pass over it.
-constexpr uint8_t kMarkByte = 0xFF;
+
+std::string MarkKey(int64_t minute) {
+  std::string key(8, '\0');
+  PutBigEndian64(key.data(), TimeKey(minute));
+  return key;
+}
 
 std::string BlockKey(int64_t minute, uint8_t action, uint8_t mask) {
   std::string key(10, '\0');
@@ -119,8 +122,7 @@ size_t AggregateIndexImpl::open_minutes() const {
 }
 
 absl::StatusOr<uint64_t> AggregateIndexImpl::FoldedThrough(const Txn& txn, int64_t minute) const {
-  absl::StatusOr<std::string_view> mark =
-      txn.Get(storage_->agg_blocks, BlockKey(minute, kMarkByte, kMarkByte));
+  absl::StatusOr<std::string_view> mark = txn.Get(storage_->agg_marks, MarkKey(minute));
   if (absl::IsNotFound(mark.status())) return uint64_t{0};
   if (!mark.ok()) return mark.status();
   if (mark->size() != 8) return absl::DataLossError("aggregate mark damaged");
@@ -403,17 +405,16 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
     PutFixed64(mark, committed_through_);  // every tag logged so far is in memory
     for (int64_t minute : due) {
       if (absl::Status s = FoldInto(*txn, minute, open_.at(minute)); !s.ok()) return s;
-      if (absl::Status s = txn->Put(storage_->agg_blocks, BlockKey(minute, kMarkByte, kMarkByte),
-                                    std::string_view(mark, 8));
+      if (absl::Status s =
+              txn->Put(storage_->agg_marks, MarkKey(minute), std::string_view(mark, 8));
           !s.ok()) {
         return s;
       }
     }
   }
   if (drop) {
-    if (absl::Status s = DeleteMinutes(*txn, storage_->agg_blocks, kMinTime, retained_from);
-        !s.ok()) {
-      return s;
+    for (MDB_dbi dbi : {storage_->agg_blocks, storage_->agg_marks}) {
+      if (absl::Status s = DeleteMinutes(*txn, dbi, kMinTime, retained_from); !s.ok()) return s;
     }
   }
   std::unique_lock lock(mu_);

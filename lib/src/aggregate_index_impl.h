@@ -6,9 +6,9 @@
 // Recent minutes live in memory (all 8 masks, hash maps); durably they are in the tag log
 // (profile_log.h) that every commit appends to anyway. When a minute is old enough
 // (Options::aggregate_fold_delay_ms past its end) its cells are folded into compact sorted
-// blocks in `agg_blocks`, together with the minute's mark: the newest log sequence folded
-// into it. After a crash the log's tags newer than their minute's mark are replayed into
-// memory, so a minute's count is always blocks + replayed tags, exactly once; the log keeps
+// blocks in `agg_blocks`, together with the minute's mark in `agg_marks`: the newest log
+// sequence folded into it. After a crash the log's tags newer than their minute's mark are replayed
+// into memory, so a minute's count is always blocks + replayed tags, exactly once; the log keeps
 // every tag of the open minutes (LogNeededFrom). Blocks are stored for masks {}, {c}, {b},
 // {b,c}, {o}, {o,b,c}; {o,b} and {o,c} are summed from the {o,b,c} block's contiguous range
 // for that origin, which keeps the largest cells stored once.

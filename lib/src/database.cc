@@ -45,8 +45,8 @@ constexpr std::string_view kFormatValue = "allezon/3";
 // the aggregates ("agg_log"), which the tag log (profile_log) has made redundant.
 constexpr std::string_view kPreviousFormatValue = "allezon/2";
 constexpr const char* kLegacyAggregateLog = "agg_log";
-constexpr const char* kDatabaseNames[] = {"meta",     "strings",     "string_ids",
-                                          "profiles", "profile_log", "agg_blocks"};
+constexpr const char* kDatabaseNames[] = {"meta",        "strings",    "string_ids", "profiles",
+                                          "profile_log", "agg_blocks", "agg_marks"};
 
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
@@ -265,7 +265,8 @@ absl::Status DatabaseImpl::InitializeDatabases() {
     }
   }
   MDB_dbi* handles[] = {&storage_.meta,     &storage_.strings,     &storage_.string_ids,
-                        &storage_.profiles, &storage_.profile_log, &storage_.agg_blocks};
+                        &storage_.profiles, &storage_.profile_log, &storage_.agg_blocks,
+                        &storage_.agg_marks};
   for (size_t i = 0; i < std::size(handles); ++i) {
     if (int rc = mdb_dbi_open(txn->get(), kDatabaseNames[i], MDB_CREATE, handles[i]); rc != 0) {
       return LmdbError(rc, absl::StrCat("cannot open table ", kDatabaseNames[i]));

@@ -59,6 +59,7 @@ struct Storage {
   // sequence -> a commit's tags, until profiles and aggregates both hold them (profile_log.h)
   MDB_dbi profile_log = 0;
   MDB_dbi agg_blocks = 0;  // minute + action + mask -> sorted cells (aggregate_index_impl.cc)
+  MDB_dbi agg_marks = 0;   // folded minute -> the newest log sequence in its blocks
   StringPool strings_pool;
 
   // Held shared by every read transaction, exclusively by the writer while it resizes the

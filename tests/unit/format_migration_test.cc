@@ -57,19 +57,8 @@ class RawLmdb {
     CheckLmdb(mdb_get(txn_, dbi, &k, &v), "mdb_get");
     return std::string(static_cast<const char*>(v.mv_data), v.mv_size);
   }
-  // Deletes the keys whose byte at `offset` is `byte`.
-  void DeleteWhere(MDB_dbi dbi, size_t offset, char byte) {
-    MDB_cursor* cursor = nullptr;
-    CheckLmdb(mdb_cursor_open(txn_, dbi, &cursor), "mdb_cursor_open");
-    MDB_val k, v;
-    for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
-      if (k.mv_size > offset && static_cast<const char*>(k.mv_data)[offset] == byte) {
-        CheckLmdb(mdb_cursor_del(cursor, 0), "mdb_cursor_del");
-      }
-    }
-    mdb_cursor_close(cursor);
-  }
+  // Deletes the table (which the previous format did not have).
+  void Drop(MDB_dbi dbi) { CheckLmdb(mdb_drop(txn_, dbi, 1), "mdb_drop"); }
   uint32_t StringId(MDB_dbi strings, const std::string& text) {
     return internal::GetBigEndian32(Get(strings, "s" + text).data());
   }
@@ -125,14 +114,14 @@ TEST_CASE("a database of the previous format is converted in place, nothing coun
     // Rewrite it as the previous build would have left it: the format marker, its own
     // aggregate log holding the open minutes' tags, no folded-minute marks.
     RawLmdb raw(dir.path());
-    MDB_dbi meta, strings, blocks, legacy;
+    MDB_dbi meta, strings, marks, legacy;
     CheckLmdb(raw.Open("meta", false, &meta), "meta");
     CheckLmdb(raw.Open("strings", false, &strings), "strings");
-    CheckLmdb(raw.Open("agg_blocks", false, &blocks), "agg_blocks");
+    CheckLmdb(raw.Open("agg_marks", false, &marks), "agg_marks");
     CheckLmdb(raw.Open("agg_log", true, &legacy), "agg_log");
     raw.Put(meta, "format", "allezon/2");
     raw.Put(meta, "sequence", std::string(8, '\0'));
-    raw.DeleteWhere(blocks, 8, '\xff');
+    raw.Drop(marks);
     uint64_t sequence = 0;
     for (const UserTag& tag : open_tags) {
       std::string key(16, '\0');
