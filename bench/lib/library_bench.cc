@@ -190,8 +190,12 @@ struct ProfileFixture {
   TimeRange full{kMinTime, kMaxTime};
 };
 
+// The read fixtures are built on first use and live until main deletes them after the last
+// benchmark (their databases and directories go with them).
+ProfileFixture* g_profiles = nullptr;
+
 ProfileFixture& Profiles() {
-  static ProfileFixture* fixture = [] {
+  static ProfileFixture* fixture = g_profiles = [] {
     auto* f = new ProfileFixture;
     f->db = std::make_unique<TempDatabase>(/*sync=*/false, "profiles");
     const int cookies = g_quick ? 200 : 5'000;
@@ -341,8 +345,10 @@ struct AggregateFixture {
   int64_t tags = 0;
 };
 
+AggregateFixture* g_aggregates = nullptr;
+
 AggregateFixture& Aggregates() {
-  static AggregateFixture* fixture = [] {
+  static AggregateFixture* fixture = g_aggregates = [] {
     auto* f = new AggregateFixture;
     f->db = std::make_unique<TempDatabase>(/*sync=*/false, "aggregates");
     const int64_t minutes = 24 * 60 + 10;
@@ -428,5 +434,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  delete allezon::bench::g_profiles;
+  delete allezon::bench::g_aggregates;
   return 0;
 }
