@@ -164,7 +164,13 @@ struct RecordEntry {
 inline std::string EncodeMergedRecord(uint64_t merged_seq, const std::vector<RecordEntry>& stored,
                                       const std::vector<RecordEntry>& added, size_t cap) {
   const size_t count = std::min(cap, stored.size() + added.size());
+  // Sized up front (an upper bound: entries past the cap are counted too): growing a
+  // 200-entry record by doubling copied it ~8 times.
+  size_t body_bytes = 0;
+  for (const RecordEntry& entry : stored) body_bytes += entry.body.size();
+  for (const RecordEntry& entry : added) body_bytes += entry.body.size();
   std::string out;
+  out.reserve(20 + count * 10 + body_bytes);
   PutVarint(&out, merged_seq);
   PutVarint(&out, count);
   size_t s = 0, a = 0;

@@ -131,18 +131,27 @@ size_t ProfileStaging::FoldQuota(size_t incoming) {
   return quota;
 }
 
+void ProfileStaging::ResetPending() {
+  pending_.folded_keys.clear();
+  pending_.folded_values.clear();
+  pending_.folded_tags = 0;
+  pending_.new_lists = 0;
+  pending_.added_bytes.clear();
+  pending_.added.clear();
+  pending_.cursor.clear();
+}
+
 absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* const> tags,
                                    std::span<const TagIds> ids, size_t fold_tags) {
-  pending_ = Pending{};
+  ResetPending();
   pending_.next_seq = next_seq_;
   pending_.log_first_seq = log_first_seq_;
   pending_.log_first_end = log_first_end_;
   pending_.cursor = cursor_;
   pending_.pass_start_seq = pass_start_seq_;
   pending_.trim_target = trim_target_;
-  const std::string slice_begin = pending_.cursor;
   if (absl::Status s = Fold(txn, fold_tags); !s.ok()) return s;
-  if (absl::Status s = FoldLongLists(txn, tags, slice_begin); !s.ok()) return s;
+  if (absl::Status s = FoldLongLists(txn, tags); !s.ok()) return s;
   if (absl::Status s = TrimLog(txn, tags.size() + fold_tags + 1024); !s.ok()) return s;
   return AppendToLog(txn, tags, ids);
 }
@@ -153,10 +162,10 @@ absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
   size_t folded = 0;
   while (folded < fold_tags && it != order.end()) {
     size_t key_tags = 0;
-    if (absl::Status s = FoldKey(txn, it->key, *staged_.Find(it->key), &key_tags); !s.ok()) {
-      return s;
-    }
-    pending_.folded_keys.emplace_back(it->key);
+    std::string* staged = staged_.Find(it->key);
+    if (absl::Status s = FoldKey(txn, it->key, *staged, &key_tags); !s.ok()) return s;
+    pending_.folded_keys.push_back(it->key);
+    pending_.folded_values.insert(staged);
     folded += key_tags;
     ++it;
   }
@@ -169,30 +178,29 @@ absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
     pending_.pass_start_seq = next_seq_ - 1;
     pending_.cursor.clear();
   } else {
-    pending_.cursor = std::string(it->key);
+    pending_.cursor.assign(it->key);
   }
   return absl::OkStatus();
 }
 
-absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags,
-                                           const std::string& slice_begin) {
+absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags) {
   // A query copies its key's staged entries, so one very active shopper (or a bot) must not
   // pile up thousands of them until the pass comes round: a key this batch adds to whose
-  // staged entries outgrow a few caps' worth is folded now. Keys the slice just folded are
-  // skipped (each key is folded at most once per commit).
+  // staged entries outgrow a few caps' worth is folded now. Keys already folded by this
+  // transaction are skipped (each key is folded at most once per commit). Every tag's key
+  // is looked up here once, for AppendToLog and Commit too.
   const size_t long_list_bytes = static_cast<size_t>(storage_->options.profile_cap) * 64;
-  const bool slice_wrapped = pending_.cursor.empty();
-  absl::flat_hash_set<std::string> folded_now;
+  staged_of_tag_.resize(tags.size());
   std::string key;
-  for (const UserTag* tag : tags) {
-    AssignProfileKey(tag->cookie, tag->action, &key);
-    const std::string* staged = staged_.Find(key);
-    if (staged == nullptr || staged->size() < long_list_bytes) continue;
-    const bool in_slice = key >= slice_begin && (slice_wrapped || key < pending_.cursor);
-    if (in_slice || !folded_now.insert(key).second) continue;
+  for (size_t i = 0; i < tags.size(); ++i) {
+    AssignProfileKey(tags[i]->cookie, tags[i]->action, &key);
+    StagedMap::Entry* entry = staged_.FindEntry(key);
+    staged_of_tag_[i] = entry == nullptr ? nullptr : &entry->second;
+    if (entry == nullptr || entry->second.size() < long_list_bytes) continue;
+    if (!pending_.folded_values.insert(&entry->second).second) continue;
     size_t key_tags = 0;
-    if (absl::Status s = FoldKey(txn, key, *staged, &key_tags); !s.ok()) return s;
-    pending_.folded_keys.push_back(key);
+    if (absl::Status s = FoldKey(txn, entry->first, entry->second, &key_tags); !s.ok()) return s;
+    pending_.folded_keys.push_back(entry->first);
     pending_.folded_tags += key_tags;
   }
   return absl::OkStatus();
@@ -202,7 +210,8 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::
                                      size_t* tags_folded) {
   std::string_view record_bytes;
   RecordHeader header;
-  std::vector<RecordEntry> stored;
+  std::vector<RecordEntry>& stored = fold_stored_;
+  stored.clear();
   absl::Status read = ReadRecord(txn, storage_->profiles, key, &record_bytes, &header);
   if (read.ok() && !record_bytes.empty()) {
     stored.reserve(static_cast<size_t>(header.count));
@@ -221,7 +230,8 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::
     return read;
   }
   const uint64_t merged_seq = header.merged_seq;
-  std::vector<RecordEntry> added;
+  std::vector<RecordEntry>& added = fold_added_;
+  added.clear();
   uint64_t newest_seq = merged_seq;
   size_t entries = 0;
   const bool intact =
@@ -283,7 +293,7 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
   value.reserve(16 + tags.size() * 48);
   PutVarint(&value, tags.size());
   std::string body;
-  absl::flat_hash_set<std::string> new_keys;
+  std::string& bytes = pending_.added_bytes;
   pending_.added.reserve(tags.size());
   for (size_t i = 0; i < tags.size(); ++i) {
     const UserTag& tag = *tags[i];
@@ -294,17 +304,26 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
     value.push_back(static_cast<char>(tag.action));
     PutVarint(&value, ZigZag(tag.time));
     value.append(body);
-    auto& [key, packed] =
-        pending_.added.emplace_back(ProfileKey(tag.cookie, tag.action), std::string());
-    AppendPacked(first_sequence + i, tag.time, body, &packed);
-    // A list neither staged nor stored yet is new (one B-tree read, only for such keys).
-    if (staged_.Find(key) == nullptr && new_keys.insert(key).second) {
-      absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
-      if (absl::IsNotFound(record.status())) {
-        ++pending_.new_lists;
-      } else if (!record.ok()) {
-        return record.status();
-      }
+    bytes.append(tag.cookie);
+    bytes.push_back(static_cast<char>(tag.action));
+    const size_t key_end = bytes.size();
+    AppendPacked(first_sequence + i, tag.time, body, &bytes);
+    std::string* staged = staged_of_tag_[i];
+    pending_.added.push_back(
+        {key_end, bytes.size(),
+         staged != nullptr && !pending_.folded_values.contains(staged) ? staged : nullptr});
+  }
+  // A list neither staged nor stored yet is new (one B-tree read, only for such keys).
+  absl::flat_hash_set<std::string_view> new_keys;
+  for (size_t i = 0, begin = 0; i < tags.size(); begin = pending_.added[i].packed_end, ++i) {
+    if (staged_of_tag_[i] != nullptr) continue;
+    const std::string_view key(bytes.data() + begin, pending_.added[i].key_end - begin);
+    if (!new_keys.insert(key).second) continue;
+    absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
+    if (absl::IsNotFound(record.status())) {
+      ++pending_.new_lists;
+    } else if (!record.ok()) {
+      return record.status();
     }
   }
   if (absl::Status s =
@@ -320,8 +339,23 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
 void ProfileStaging::Commit() {
   {
     std::unique_lock lock(storage_->staging_mu);
-    for (const std::string& key : pending_.folded_keys) staged_.Erase(key);
-    for (auto& [key, packed] : pending_.added) staged_.GetOrAdd(key).append(packed);
+    const std::string& bytes = pending_.added_bytes;
+    // Keys staged before and not folded: append in place. Then the folded keys go, and the
+    // remaining tags (new keys, folded keys) start them over, each key's in sequence order.
+    for (const AddedTag& tag : pending_.added) {
+      if (tag.append_to != nullptr) {
+        tag.append_to->append(bytes, tag.key_end, tag.packed_end - tag.key_end);
+      }
+    }
+    for (std::string_view key : pending_.folded_keys) staged_.Erase(key);
+    size_t begin = 0;
+    for (const AddedTag& tag : pending_.added) {
+      if (tag.append_to == nullptr) {
+        staged_.GetOrAdd(std::string_view(bytes.data() + begin, tag.key_end - begin))
+            .append(bytes, tag.key_end, tag.packed_end - tag.key_end);
+      }
+      begin = tag.packed_end;
+    }
   }
   staged_tags_.store(
       staged_tags_.load(std::memory_order_relaxed) + pending_.added.size() - pending_.folded_tags,
@@ -332,10 +366,10 @@ void ProfileStaging::Commit() {
   next_seq_ = pending_.next_seq;
   log_first_seq_ = pending_.log_first_seq;
   log_first_end_ = pending_.log_first_end;
-  cursor_ = std::move(pending_.cursor);
+  cursor_.swap(pending_.cursor);
   pass_start_seq_ = pending_.pass_start_seq;
   trim_target_ = pending_.trim_target;
-  pending_ = Pending{};
+  ResetPending();
 }
 
 void ProfileStaging::CopyStaged(std::string_view key, StagedList* out) const {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl_compat.h"
@@ -84,9 +85,16 @@ class StagedMap {
     return {prefix, key};
   }
 
+  using Entry = std::pair<const std::string, std::string>;
+
   std::string* Find(std::string_view key) {
     auto it = entries_.find(Sv(key));
     return it == entries_.end() ? nullptr : &it->second;
+  }
+  // The key (whose bytes stay put until Erase) and its value; nullptr when absent.
+  Entry* FindEntry(std::string_view key) {
+    auto it = entries_.find(Sv(key));
+    return it == entries_.end() ? nullptr : &*it;
   }
   const std::string* Find(std::string_view key) const {
     auto it = entries_.find(Sv(key));
@@ -131,7 +139,7 @@ class ProfileStaging {
                      std::span<const TagIds> ids, size_t fold_tags);
   // The transaction of the last Write committed (takes the lock exclusively) / aborted.
   void Commit();
-  void Rollback() { pending_ = Pending{}; }
+  void Rollback() { ResetPending(); }
 
   // True while staged tags or trimmable log entries remain for idle time to fold and trim.
   bool HasBacklog() const {
@@ -159,11 +167,24 @@ class ProfileStaging {
   uint64_t log_tags() const { return log_tags_.load(std::memory_order_relaxed); }
 
  private:
+  // A tag of the batch: its key and packed staged entry, one after the other in
+  // Pending::added_bytes, and where Commit appends the entry without a lookup (the value of
+  // a key staged before the transaction and not folded by it; nodes do not move).
+  struct AddedTag {
+    size_t key_end;
+    size_t packed_end;
+    std::string* append_to;
+  };
+  // The transaction's changes, applied by Commit. Cleared, not freed, between transactions.
   struct Pending {
-    std::vector<std::string> folded_keys;
+    // Views of the staged keys folded (they stay valid until Commit erases them) and their
+    // values.
+    std::vector<std::string_view> folded_keys;
+    absl::flat_hash_set<const std::string*> folded_values;
     uint64_t folded_tags = 0;
     uint64_t new_lists = 0;
-    std::vector<std::pair<std::string, std::string>> added;  // key, packed staged entry
+    std::string added_bytes;
+    std::vector<AddedTag> added;
     uint64_t next_seq = 0;
     uint64_t log_first_seq = 0;
     uint64_t log_first_end = 0;
@@ -172,9 +193,9 @@ class ProfileStaging {
     uint64_t trim_target = 0;
   };
 
+  void ResetPending();
   absl::Status Fold(const Txn& txn, size_t fold_tags);
-  absl::Status FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags,
-                             const std::string& slice_begin);
+  absl::Status FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags);
   absl::Status FoldKey(const Txn& txn, std::string_view key, std::string_view staged,
                        size_t* tags_folded);
   absl::Status AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,
@@ -202,6 +223,12 @@ class ProfileStaging {
   uint64_t keep_log_from_ = UINT64_MAX;  // KeepLogFrom
   double fold_credit_ = 0;
   Pending pending_;
+  // Per tag of the batch being written: its key's staged value before the transaction, or
+  // nullptr (found once by FoldLongLists, used by AppendToLog).
+  std::vector<std::string*> staged_of_tag_;
+  // FoldKey's buffers, kept between calls.
+  std::vector<RecordEntry> fold_stored_;
+  std::vector<RecordEntry> fold_added_;
 };
 
 }  // namespace allezon::internal
