@@ -1,6 +1,8 @@
 #include "profile_staging.h"
 
 #include <algorithm>
+#include <chrono>
+#include <system_error>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -100,7 +102,10 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
   }
   trim_target_ = (oldest_staged != 0 ? oldest_staged : next_seq_) - 1;
   pass_start_seq_ = next_seq_ - 1;
-  cursor_.clear();
+  if (next_pass_.valid()) next_pass_.wait();
+  next_pass_ = {};
+  pass_keys_.clear();
+  pass_index_ = 0;
   staged_tags_.store(staged_tags);
   MDB_stat records;
   if (int rc = mdb_stat(txn.get(), storage_->profiles, &records); rc != 0) {
@@ -138,7 +143,7 @@ void ProfileStaging::ResetPending() {
   pending_.new_lists = 0;
   pending_.added_bytes.clear();
   pending_.added.clear();
-  pending_.cursor.clear();
+  pending_.pass_complete = false;
 }
 
 absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* const> tags,
@@ -147,38 +152,67 @@ absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* cons
   pending_.next_seq = next_seq_;
   pending_.log_first_seq = log_first_seq_;
   pending_.log_first_end = log_first_end_;
-  pending_.cursor = cursor_;
+  pending_.pass_index = pass_index_;
   pending_.pass_start_seq = pass_start_seq_;
   pending_.trim_target = trim_target_;
-  if (absl::Status s = Fold(txn, fold_tags); !s.ok()) return s;
+  if (absl::Status s = Fold(txn, fold_tags, /*idle=*/tags.empty()); !s.ok()) return s;
   if (absl::Status s = FoldLongLists(txn, tags); !s.ok()) return s;
   if (absl::Status s = TrimLog(txn, tags.size() + fold_tags + 1024); !s.ok()) return s;
   return AppendToLog(txn, tags, ids);
 }
 
-absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags) {
-  const StagedMap::Order& order = staged_.order();
-  auto it = order.lower_bound(StagedMap::Ordered(pending_.cursor));
+bool ProfileStaging::PassReady(bool wait) {
+  if (pending_.pass_index != 0 || !pass_keys_.empty()) return true;
+  if (!next_pass_.valid()) {
+    std::vector<StagedMap::Entry*> entries = staged_.TakeAdded();
+    if (entries.size() != staged_.size()) entries = staged_.AllEntries();
+    // Small sets are sorted at once (and a thread per commit avoided when every commit
+    // completes a pass); large ones on a thread.
+    if (entries.size() < 16384) {
+      pass_keys_ = StagedMap::Sorted(std::move(entries));
+      return true;
+    }
+    try {
+      next_pass_ = std::async(std::launch::async, StagedMap::Sorted, std::move(entries));
+    } catch (const std::system_error&) {  // no thread to be had: sort here
+      pass_keys_ = StagedMap::Sorted(std::move(entries));
+      return true;
+    }
+  }
+  if (!wait && next_pass_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    return false;
+  }
+  pass_keys_ = next_pass_.get();
+  return true;
+}
+
+absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags, bool idle) {
+  // A pass begins with the keys staged when the last one ended, sorted once (a transaction
+  // that rolls back leaves the map as the sort saw it, so the order is kept for the retry).
+  // Writes go on without folding while they are sorted; idle folding waits for them.
+  if (!PassReady(/*wait=*/idle)) return absl::OkStatus();
+  size_t index = pending_.pass_index;
   size_t folded = 0;
-  while (folded < fold_tags && it != order.end()) {
+  while (folded < fold_tags && index < pass_keys_.size()) {
+    StagedMap::Entry& entry = *pass_keys_[index].entry;
     size_t key_tags = 0;
-    std::string* staged = staged_.Find(it->key);
-    if (absl::Status s = FoldKey(txn, it->key, *staged, &key_tags); !s.ok()) return s;
-    pending_.folded_keys.push_back(it->key);
-    pending_.folded_values.insert(staged);
+    if (absl::Status s = FoldKey(txn, entry.first, entry.second, &key_tags); !s.ok()) return s;
+    pending_.folded_keys.push_back(entry.first);
+    pending_.folded_values.insert(&entry.second);
     folded += key_tags;
-    ++it;
+    ++index;
   }
   pending_.folded_tags = folded;
-  if (it == order.end()) {
+  if (index == pass_keys_.size()) {
     // The pass is complete: every tag logged before it began is in its record. The next
-    // pass starts over from the first key (never within this transaction, so no key is
-    // folded twice in one commit).
+    // pass starts over with the keys staged then (never within this transaction, so no key
+    // is folded twice in one commit).
     pending_.trim_target = pending_.pass_start_seq;
     pending_.pass_start_seq = next_seq_ - 1;
-    pending_.cursor.clear();
+    pending_.pass_index = 0;
+    pending_.pass_complete = true;
   } else {
-    pending_.cursor.assign(it->key);
+    pending_.pass_index = index;
   }
   return absl::OkStatus();
 }
@@ -200,7 +234,6 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
     if (!pending_.folded_values.insert(&entry->second).second) continue;
     size_t key_tags = 0;
     if (absl::Status s = FoldKey(txn, entry->first, entry->second, &key_tags); !s.ok()) return s;
-    pending_.folded_keys.push_back(entry->first);
     pending_.folded_tags += key_tags;
   }
   return absl::OkStatus();
@@ -208,6 +241,8 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
 
 absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::string_view staged,
                                      size_t* tags_folded) {
+  *tags_folded = 0;
+  if (staged.empty()) return absl::OkStatus();  // emptied by an earlier FoldLongLists
   std::string_view record_bytes;
   RecordHeader header;
   std::vector<RecordEntry>& stored = fold_stored_;
@@ -340,13 +375,16 @@ void ProfileStaging::Commit() {
   {
     std::unique_lock lock(storage_->staging_mu);
     const std::string& bytes = pending_.added_bytes;
-    // Keys staged before and not folded: append in place. Then the folded keys go, and the
-    // remaining tags (new keys, folded keys) start them over, each key's in sequence order.
+    // Keys staged before and not folded: append in place. Then the folded keys are emptied,
+    // those the pass is past erased, and the remaining tags (new keys, folded keys) start
+    // their keys' entries over, each key's in sequence order. A key FoldLongLists emptied
+    // stays in the map (it may lie ahead in the pass) until a pass erases it.
     for (const AddedTag& tag : pending_.added) {
       if (tag.append_to != nullptr) {
         tag.append_to->append(bytes, tag.key_end, tag.packed_end - tag.key_end);
       }
     }
+    for (std::string* value : pending_.folded_values) value->clear();
     for (std::string_view key : pending_.folded_keys) staged_.Erase(key);
     size_t begin = 0;
     for (const AddedTag& tag : pending_.added) {
@@ -366,7 +404,8 @@ void ProfileStaging::Commit() {
   next_seq_ = pending_.next_seq;
   log_first_seq_ = pending_.log_first_seq;
   log_first_end_ = pending_.log_first_end;
-  cursor_.swap(pending_.cursor);
+  pass_index_ = pending_.pass_index;
+  if (pending_.pass_complete) pass_keys_.clear();
   pass_start_seq_ = pending_.pass_start_seq;
   trim_target_ = pending_.trim_target;
   ResetPending();

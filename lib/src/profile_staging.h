@@ -23,13 +23,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <future>
 #include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
@@ -56,36 +56,21 @@ struct StagedList {
   }
 };
 
-// Staged entries by key: hashed for the lookups made per tag and per query, with an ordered
-// index of the keys for the folding pass. (A btree map keyed by std::string alone spent ~40 %
-// of the writer's CPU in lookups at 3 M tags: four 64-byte slots a node, ~10 levels of
-// memcmp.) Keys live in hash nodes, so the index's views stay valid until Erase. The index
-// holds each key's first 8 bytes as a big-endian integer beside the view: cookies differ
-// there, so inserting compares integers in the node instead of calling memcmp on key bytes
-// elsewhere in memory (memcmp was 12 % of the writer's CPU under HTTP ingest).
+// Staged entries by key, hashed for the lookups made per tag and per query. Keys live in
+// hash nodes, so views of them stay valid until Erase. (A btree map keyed by std::string
+// spent ~40 % of the writer's CPU in lookups at 3 M tags; an ordered index beside the hash,
+// kept up to date per key, still cost 13 %: nearly every tag's key is new to the map, since
+// a fold erases its key. The folding pass sorts a snapshot of the keys instead.)
 class StagedMap {
  public:
-  struct OrderedKey {
-    uint64_t prefix;  // the first 8 bytes, big-endian, zero-padded: orders as the bytes do
-    std::string_view key;
-  };
-  struct OrderedKeyLess {
-    bool operator()(const OrderedKey& a, const OrderedKey& b) const {
-      if (a.prefix != b.prefix) return a.prefix < b.prefix;
-      return a.key < b.key;
-    }
-  };
-  using Order = absl::btree_set<OrderedKey, OrderedKeyLess>;
-
-  static OrderedKey Ordered(std::string_view key) {
-    uint64_t prefix = 0;
-    for (size_t i = 0; i < 8; ++i) {
-      prefix = (prefix << 8) | (i < key.size() ? static_cast<unsigned char>(key[i]) : 0u);
-    }
-    return {prefix, key};
-  }
-
   using Entry = std::pair<const std::string, std::string>;
+
+  // An entry with its key's first 8 bytes as a big-endian integer: cookies differ there, so
+  // sorting compares integers instead of calling memcmp on key bytes elsewhere in memory.
+  struct OrderedEntry {
+    uint64_t prefix;  // the first 8 bytes, big-endian, zero-padded: orders as the bytes do
+    Entry* entry;
+  };
 
   std::string* Find(std::string_view key) {
     auto it = entries_.find(Sv(key));
@@ -102,23 +87,51 @@ class StagedMap {
   }
   std::string& GetOrAdd(std::string_view key) {
     auto [it, inserted] = entries_.try_emplace(std::string(key));
-    if (inserted) order_.insert(Ordered(it->first));
+    if (inserted) added_.push_back(&*it);
     return it->second;
   }
-  void Erase(std::string_view key) {
-    auto it = entries_.find(Sv(key));
-    if (it == entries_.end()) return;
-    order_.erase(Ordered(it->first));
-    entries_.erase(it);
+  void Erase(std::string_view key) { entries_.erase(Sv(key)); }
+
+  // The entries added since the last call, unless one of them has been erased since. The
+  // folding pass erases exactly the keys it visits, so at a pass's start these are all the
+  // keys, and none of them is erased before that pass visits it.
+  std::vector<Entry*> TakeAdded() {
+    std::vector<Entry*> added;
+    added.swap(added_);
+    return added;
   }
-  // Keys in order; valid until the key is erased.
-  const Order& order() const { return order_; }
+  // Every entry (a fallback should TakeAdded not hold every key).
+  std::vector<Entry*> AllEntries() {
+    std::vector<Entry*> all;
+    all.reserve(entries_.size());
+    for (Entry& entry : entries_) all.push_back(&entry);
+    return all;
+  }
+  // In key order. Reads only the keys, which never change, so another thread may sort
+  // entries while the writer changes values and adds keys (but erases none of these).
+  static std::vector<OrderedEntry> Sorted(std::vector<Entry*> entries) {
+    std::vector<OrderedEntry> out;
+    out.reserve(entries.size());
+    for (Entry* entry : entries) {
+      const std::string_view key = entry->first;
+      uint64_t prefix = 0;
+      for (size_t i = 0; i < 8; ++i) {
+        prefix = (prefix << 8) | (i < key.size() ? static_cast<unsigned char>(key[i]) : 0u);
+      }
+      out.push_back({prefix, entry});
+    }
+    std::sort(out.begin(), out.end(), [](const OrderedEntry& a, const OrderedEntry& b) {
+      if (a.prefix != b.prefix) return a.prefix < b.prefix;
+      return a.entry->first < b.entry->first;
+    });
+    return out;
+  }
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
 
  private:
   absl::node_hash_map<std::string, std::string> entries_;
-  Order order_;
+  std::vector<Entry*> added_;
 };
 
 class ProfileStaging {
@@ -177,10 +190,11 @@ class ProfileStaging {
   };
   // The transaction's changes, applied by Commit. Cleared, not freed, between transactions.
   struct Pending {
-    // Views of the staged keys folded (they stay valid until Commit erases them) and their
-    // values.
+    // Views of the keys the pass folded (Commit erases them: the pass is past them) and the
+    // values of all keys folded, the pass's and FoldLongLists' (whose keys stay, emptied, as
+    // they may lie ahead in the pass).
     std::vector<std::string_view> folded_keys;
-    absl::flat_hash_set<const std::string*> folded_values;
+    absl::flat_hash_set<std::string*> folded_values;
     uint64_t folded_tags = 0;
     uint64_t new_lists = 0;
     std::string added_bytes;
@@ -188,13 +202,17 @@ class ProfileStaging {
     uint64_t next_seq = 0;
     uint64_t log_first_seq = 0;
     uint64_t log_first_end = 0;
-    std::string cursor;
+    size_t pass_index = 0;
+    bool pass_complete = false;
     uint64_t pass_start_seq = 0;
     uint64_t trim_target = 0;
   };
 
   void ResetPending();
-  absl::Status Fold(const Txn& txn, size_t fold_tags);
+  absl::Status Fold(const Txn& txn, size_t fold_tags, bool idle);
+  // True once the current pass has its keys, starting their sort if need be; `wait` waits
+  // for the sort.
+  bool PassReady(bool wait);
   absl::Status FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags);
   absl::Status FoldKey(const Txn& txn, std::string_view key, std::string_view staged,
                        size_t* tags_folded);
@@ -214,10 +232,17 @@ class ProfileStaging {
   std::atomic<uint64_t> log_tags_{0};
 
   // Writer-thread state (committed values; Pending holds the transaction's).
-  uint64_t next_seq_ = 1;                // sequence of the next tag logged
-  uint64_t log_first_seq_ = 1;           // the oldest sequence the log may still hold
-  uint64_t log_first_end_ = 1;           // the sequence after the log's first record
-  std::string cursor_;                   // the fold resumes at the first staged key >= this
+  uint64_t next_seq_ = 1;       // sequence of the next tag logged
+  uint64_t log_first_seq_ = 1;  // the oldest sequence the log may still hold
+  uint64_t log_first_end_ = 1;  // the sequence after the log's first record
+  // The folding pass: the staged entries when it began, in key order (a key is erased only
+  // once the pass is past it, so the entries from pass_index_ on are live), and where it
+  // resumes. Keys staged later wait for the next pass. Empty until a pass begins.
+  std::vector<StagedMap::OrderedEntry> pass_keys_;
+  // The next pass's entries being sorted on a thread of their own (a million keys take
+  // ~0.1 s, a stall every commit waiting on the writer would share).
+  std::future<std::vector<StagedMap::OrderedEntry>> next_pass_;
+  size_t pass_index_ = 0;
   uint64_t pass_start_seq_ = 0;          // the newest sequence when the current pass began
   uint64_t trim_target_ = 0;             // log tags up to this sequence are in their records
   uint64_t keep_log_from_ = UINT64_MAX;  // KeepLogFrom

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "allezon/database.h"
 #include "test_util.h"
 
@@ -128,6 +129,58 @@ TEST_CASE("staged, folded and recovered tags answer like a plain merge") {
     CHECK(db->Stats().staged_profile_tags == 0);
     CheckAgainstModel(*db, model, random);
   }
+}
+
+// Like CheckAgainstModel, over about `keys` of the model's keys, chosen at random.
+void CheckSampleAgainstModel(const Database& db, const Model& model, std::mt19937_64& random,
+                             size_t keys) {
+  Model sample;
+  for (const auto& [key, entries] : model) {
+    if (random() % model.size() < keys) sample.emplace(key, entries);
+  }
+  CheckAgainstModel(db, sample, random);
+}
+
+TEST_CASE("passes over tens of thousands of keys (sorted on a thread) answer like a plain merge") {
+  // A pass over more than 16,384 keys has them sorted on a thread while commits go on
+  // without folding: this drives passes that large through closes, reopens and idle folds.
+  TempDir dir;
+  Options options = TestOptions(dir.path());
+  options.profile_cap = kCap;
+  options.profile_staging_tags = 30'000;
+  options.aggregate_fold_interval_ms = 60'000;
+  std::mt19937_64 random(99);
+  Model model;
+  int64_t serial = 0;
+  uint64_t most_staged = 0;
+  for (int life = 0; life < 3; ++life) {
+    auto db = OpenOrDie(options);
+    CheckSampleAgainstModel(*db, model, random, 200);
+    for (int round = 0; round < 50; ++round) {
+      std::vector<UserTag> batch;
+      for (int i = 0; i < 1000; ++i) {
+        UserTag tag = MakeTag(kStreamStart + static_cast<EpochMillis>(random() % kSpan),
+                              absl::StrCat("c", random() % 40'000),
+                              random() % 3 == 0 ? Action::kBuy : Action::kView);
+        tag.product_id = serial++;
+        model[{tag.cookie, static_cast<int>(tag.action)}].push_back(
+            {tag.time, std::get<int64_t>(tag.product_id)});
+        batch.push_back(std::move(tag));
+      }
+      REQUIRE(db->AddTags(batch).ok());
+      most_staged = std::max(most_staged, db->Stats().staged_profile_tags);
+    }
+    CheckSampleAgainstModel(*db, model, random, 500);
+  }
+  // Most keys hold one staged tag, so this many staged tags means passes of > 16,384 keys.
+  CHECK(most_staged > 25'000);
+  options.aggregate_fold_interval_ms = 0;
+  auto db = OpenOrDie(options);
+  WaitForIdleFolds(*db);
+  CHECK(db->Stats().staged_profile_tags == 0);
+  CHECK(db->Stats().profile_log_tags == 0);
+  CHECK(db->Stats().profile_records == model.size());
+  CheckSampleAgainstModel(*db, model, random, 2'000);
 }
 
 TEST_CASE("the profile log is trimmed once its tags are in their lists") {
