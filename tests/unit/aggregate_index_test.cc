@@ -8,6 +8,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "allezon/database.h"
 #include "allezon/json.h"
 #include "test_util.h"
@@ -162,7 +163,7 @@ TEST_CASE("every filter subset matches the SQL model, in memory, folded and afte
         const EpochMillis time =
             kStreamStart + (random() % 5 == 0 ? static_cast<EpochMillis>(random() % (round * 20000 + 1))
                                               : round * 20000 + static_cast<EpochMillis>(random() % 20000));
-        batch.push_back(MakeTag(time, "c" + std::to_string(random() % 50),
+        batch.push_back(MakeTag(time, absl::StrCat("c", random() % 50),
                                 random() % 3 == 0 ? Action::kBuy : Action::kView,
                                 static_cast<int32_t>(random() % 3 == 0 ? INT32_MAX - random() % 10
                                                                        : random() % 1000),

@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "allezon/database.h"
 #include "test_util.h"
 
@@ -141,7 +142,7 @@ TEST_CASE("profiles match a simple model under random traffic, across reopen") {
       std::vector<UserTag> batch;
       for (int i = 0; i < 50; ++i) {
         UserTag tag = MakeTag(kStreamStart + static_cast<EpochMillis>(random() % 500),
-                              "c" + std::to_string(random() % 10),
+                              absl::StrCat("c", random() % 10),
                               random() % 3 == 0 ? Action::kBuy : Action::kView);
         tag.product_id = serial;
         model[{tag.cookie, static_cast<int>(tag.action)}].push_back({tag.time, serial});
