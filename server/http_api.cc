@@ -457,8 +457,9 @@ void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
                "Tags in the durable log: staged, in an open aggregate minute, or to be trimmed.",
                d(s.profile_log_tags));
   AppendSingle(&out, "allezon_profile_lists", "gauge",
-               "Stored (cookie, action) tag lists. Distinct cookies lie between half this "
-               "and this.",
+               "(cookie, action) tag lists merged into records (a list whose tags are all "
+               "still staged counts from its first fold). Distinct cookies lie between half "
+               "this and this.",
                d(s.profile_records));
   AppendSingle(&out, "allezon_cookies_lower_bound", "gauge",
                "A lower bound of distinct cookies stored: profile_lists / 2, rounded up.",

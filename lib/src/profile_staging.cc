@@ -63,7 +63,6 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
   absl::flat_hash_map<std::string, uint64_t> merged;  // key -> its record's merged sequence
   uint64_t oldest_staged = 0;
   uint64_t staged_tags = 0;
-  uint64_t staged_without_record = 0;
   bool first_entry = true;
   absl::Status status = absl::OkStatus();
   std::string profile_key;
@@ -82,7 +81,6 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
         return;
       }
       it->second = *record_sequence;
-      staged_without_record += *record_sequence == 0;  // folds always set >= 1
     }
     if (tag.sequence <= it->second) return;  // already folded into the record
     AppendPacked(tag.sequence, tag.time, tag.body, &staged_.GetOrAdd(profile_key));
@@ -111,7 +109,7 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
   if (int rc = mdb_stat(txn.get(), storage_->profiles, &records); rc != 0) {
     return LmdbError(rc, "mdb_stat");
   }
-  lists_.store(records.ms_entries + staged_without_record);
+  lists_.store(records.ms_entries);
   log_tags_.store(next_seq_ - log_first_seq_);
   staged_keys_.store(staged_.size());
   return absl::OkStatus();
@@ -279,6 +277,7 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::
   if (!intact) return absl::InternalError("staged profile entries damaged");
   *tags_folded = entries;
   if (added.empty()) return absl::OkStatus();
+  if (read.ok() && record_bytes.empty()) ++pending_.new_lists;
   // Packed entries are oldest first; the record wants newest first, and among equal times
   // the later accepted first.
   std::reverse(added.begin(), added.end());
@@ -347,19 +346,6 @@ absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag
     pending_.added.push_back(
         {key_end, bytes.size(),
          staged != nullptr && !pending_.folded_values.contains(staged) ? staged : nullptr});
-  }
-  // A list neither staged nor stored yet is new (one B-tree read, only for such keys).
-  absl::flat_hash_set<std::string_view> new_keys;
-  for (size_t i = 0, begin = 0; i < tags.size(); begin = pending_.added[i].packed_end, ++i) {
-    if (staged_of_tag_[i] != nullptr) continue;
-    const std::string_view key(bytes.data() + begin, pending_.added[i].key_end - begin);
-    if (!new_keys.insert(key).second) continue;
-    absl::StatusOr<std::string_view> record = txn.Get(storage_->profiles, key);
-    if (absl::IsNotFound(record.status())) {
-      ++pending_.new_lists;
-    } else if (!record.ok()) {
-      return record.status();
-    }
   }
   if (absl::Status s =
           txn.Put(storage_->profile_log, LogSequenceKey(first_sequence), value, MDB_APPEND);

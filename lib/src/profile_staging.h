@@ -174,7 +174,8 @@ class ProfileStaging {
 
   uint64_t staged_tags() const { return staged_tags_.load(std::memory_order_relaxed); }
   uint64_t staged_keys() const { return staged_keys_.load(std::memory_order_relaxed); }
-  // (cookie, action) lists stored, counting those that so far exist only as staged tags.
+  // (cookie, action) lists in records; a list whose tags are all still staged counts once
+  // folded (looking every new key up to count it at once cost a B-tree walk per tag).
   uint64_t lists() const { return lists_.load(std::memory_order_relaxed); }
   // Tags the log holds (logged and not yet trimmed).
   uint64_t log_tags() const { return log_tags_.load(std::memory_order_relaxed); }

@@ -42,7 +42,9 @@ struct DatabaseStats {
   uint64_t profile_log_tags = 0;     // tags in the log (staged, in an open minute, or awaiting trim)
   uint64_t map_size = 0;          // current LMDB map size, bytes
   uint64_t map_used = 0;          // bytes of the map in use (last page * page size)
-  uint64_t profile_records = 0;   // (cookie, action) lists stored
+  // (cookie, action) lists merged into records; a list whose tags are all still staged
+  // counts from its first fold (within a folding pass; at once after idle folding).
+  uint64_t profile_records = 0;
   uint64_t open_minutes = 0;      // aggregate minutes held in memory
   EpochMillis newest_time = 0;    // newest event time accepted (kMinTime when none)
 };
