@@ -72,10 +72,6 @@ class StagedMap {
     Entry* entry;
   };
 
-  std::string* Find(std::string_view key) {
-    auto it = entries_.find(Sv(key));
-    return it == entries_.end() ? nullptr : &it->second;
-  }
   // The key (whose bytes stay put until Erase) and its value; nullptr when absent.
   Entry* FindEntry(std::string_view key) {
     auto it = entries_.find(Sv(key));
