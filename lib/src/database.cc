@@ -407,6 +407,8 @@ void DatabaseImpl::WriterLoop() {
       maintained = aggregates_.Maintain(/*force=*/true);
     }
     (void)maintained;  // a failed fold changes nothing and is retried on the next round
+    // After the round's commit and folds, before the next Write: the one place the log's
+    // trim bound follows the open minutes.
     staging_.KeepLogFrom(aggregates_.LogNeededFrom());
   }
 }
@@ -469,7 +471,6 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags, size_
   storage_.strings_pool.Commit();
   staging_.Commit();
   aggregates_.Apply(deltas);
-  staging_.KeepLogFrom(aggregates_.LogNeededFrom());
   return absl::OkStatus();
 }
 
