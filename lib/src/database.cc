@@ -45,6 +45,15 @@ constexpr std::string_view kFormatValue = "allezon/3";
 // the aggregates ("agg_log"), which the tag log (profile_log) has made redundant.
 constexpr std::string_view kPreviousFormatValue = "allezon/2";
 constexpr const char* kLegacyAggregateLog = "agg_log";
+// Source positions live in `meta` under this prefix (the format's other keys never start
+// with it), 8-byte big-endian sequences.
+constexpr std::string_view kSourcePositionPrefix = "source/";
+constexpr size_t kMaxSourceNameBytes = 200;
+
+std::string SourcePositionKey(std::string_view source) {
+  return absl::StrCat(internal::Sv(kSourcePositionPrefix), internal::Sv(source));
+}
+
 constexpr const char* kDatabaseNames[] = {"meta",        "strings",    "string_ids", "profiles",
                                           "profile_log", "agg_blocks", "agg_marks"};
 
@@ -81,6 +90,9 @@ class DatabaseImpl final : public Database {
 
   absl::Status AddTags(std::span<const UserTag> tags) override;
   void SubmitTags(std::vector<UserTag> tags, std::function<void(absl::Status)> done) override;
+  void SubmitTags(std::vector<UserTag> tags, std::vector<SourcePosition> positions,
+                  std::function<void(absl::Status)> done) override;
+  absl::StatusOr<uint64_t> GetSourcePosition(std::string_view source) const override;
   const UserTagStore& user_tags() const override { return user_tags_; }
   const AggregateIndex& aggregates() const override { return aggregates_; }
   DatabaseStats Stats() const override;
@@ -98,6 +110,7 @@ class DatabaseImpl final : public Database {
     std::atomic<uint32_t> done{0};
     // SubmitTags: the request owns its tags and is deleted by the writer after on_done.
     std::vector<UserTag> owned;
+    std::vector<SourcePosition> positions;  // committed with the tags
     std::function<void(absl::Status)> on_done;
   };
 
@@ -109,7 +122,8 @@ class DatabaseImpl final : public Database {
   absl::Status InitializeDatabases();
   void WriterLoop();
   absl::Status CommitBatch(const std::vector<WriteRequest*>& batch);
-  absl::Status TryCommit(std::span<const UserTag* const> tags, size_t fold_tags);
+  absl::Status TryCommit(std::span<const UserTag* const> tags,
+                         std::span<const SourcePosition* const> positions, size_t fold_tags);
   // With no tags waiting: folds a slice of staged profile tags and trims their log.
   absl::Status FoldIdle();
   // Doubles the map (bounded by the max map size). ResourceExhausted when it cannot grow.
@@ -336,12 +350,25 @@ absl::Status DatabaseImpl::AddTags(std::span<const UserTag> tags) {
 }
 
 void DatabaseImpl::SubmitTags(std::vector<UserTag> tags, std::function<void(absl::Status)> done) {
-  if (tags.empty()) {
+  SubmitTags(std::move(tags), {}, std::move(done));
+}
+
+void DatabaseImpl::SubmitTags(std::vector<UserTag> tags, std::vector<SourcePosition> positions,
+                              std::function<void(absl::Status)> done) {
+  if (tags.empty() && positions.empty()) {
     done(absl::OkStatus());
     return;
   }
+  for (const SourcePosition& position : positions) {
+    if (position.source.empty() || position.source.size() > kMaxSourceNameBytes) {
+      done(absl::InvalidArgumentError(
+          absl::StrCat("a source position's name must be 1..", kMaxSourceNameBytes, " bytes")));
+      return;
+    }
+  }
   auto request = std::make_unique<WriteRequest>();
   request->owned = std::move(tags);
+  request->positions = std::move(positions);
   request->on_done = std::move(done);
   if (absl::Status s = Enqueue(request->owned, request.get()); !s.ok()) {
     request->on_done(std::move(s));
@@ -415,12 +442,14 @@ void DatabaseImpl::WriterLoop() {
 
 absl::Status DatabaseImpl::CommitBatch(const std::vector<WriteRequest*>& batch) {
   std::vector<const UserTag*> tags;
+  std::vector<const SourcePosition*> positions;
   for (const WriteRequest* request : batch) {
     for (const UserTag& tag : request->tags) tags.push_back(&tag);
+    for (const SourcePosition& position : request->positions) positions.push_back(&position);
   }
   const size_t fold_tags = staging_.FoldQuota(tags.size());
   for (;;) {
-    absl::Status status = TryCommit(tags, fold_tags);
+    absl::Status status = TryCommit(tags, positions, fold_tags);
     if (status.ok()) {
       tags_written_.fetch_add(tags.size(), std::memory_order_relaxed);
       commits_.fetch_add(1, std::memory_order_relaxed);
@@ -437,7 +466,9 @@ absl::Status DatabaseImpl::CommitBatch(const std::vector<WriteRequest*>& batch) 
   }
 }
 
-absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags, size_t fold_tags) {
+absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
+                                     std::span<const SourcePosition* const> positions,
+                                     size_t fold_tags) {
   std::vector<TagIds> ids(tags.size());
   std::vector<AggregateDelta> deltas;
   absl::Status status = [&]() -> absl::Status {
@@ -459,6 +490,15 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags, size_
     if (absl::Status s = staging_.Write(*txn, tags, ids, fold_tags); !s.ok()) return s;
     if (absl::Status s = aggregates_.Write(*txn, tags, ids, first_sequence, &deltas); !s.ok()) {
       return s;
+    }
+    for (const SourcePosition* position : positions) {  // in submission order: the last wins
+      char fixed[8];
+      for (int i = 0; i < 8; ++i) fixed[i] = static_cast<char>(position->sequence >> (56 - 8 * i));
+      if (absl::Status s = txn->Put(storage_.meta, SourcePositionKey(position->source),
+                                    std::string_view(fixed, 8));
+          !s.ok()) {
+        return s;
+      }
     }
     return txn->Commit();
   }();
@@ -520,6 +560,22 @@ absl::Status DatabaseImpl::GrowMap() {
 absl::Status DatabaseImpl::SetMaxMapSize(uint64_t bytes) {
   max_map_size_.store(bytes);
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> DatabaseImpl::GetSourcePosition(std::string_view source) const {
+  internal::ReadScope scope(storage_);
+  if (!scope.status().ok()) return scope.status();
+  absl::StatusOr<std::string_view> stored =
+      scope.txn().Get(storage_.meta, SourcePositionKey(source));
+  if (absl::IsNotFound(stored.status())) return uint64_t{0};
+  if (!stored.ok()) return stored.status();
+  if (stored->size() != 8) {
+    return absl::DataLossError(
+        absl::StrCat("source position of ", internal::Sv(source), " is damaged"));
+  }
+  uint64_t sequence = 0;
+  for (unsigned char byte : *stored) sequence = sequence << 8 | byte;
+  return sequence;
 }
 
 DatabaseStats DatabaseImpl::Stats() const {

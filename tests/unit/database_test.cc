@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -138,6 +139,47 @@ TEST_CASE("SubmitTags: invalid tags and a closing database are answered at once"
   });
   CHECK(calls == 1);
   CHECK(seen.ok());
+}
+
+// Waits for a SubmitTags callback (the tests' submissions are few and small).
+absl::Status SubmitAndWait(Database& db, std::vector<UserTag> tags,
+                           std::vector<SourcePosition> positions) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::Status> result;
+  db.SubmitTags(std::move(tags), std::move(positions), [&](absl::Status status) {
+    std::lock_guard lock(mu);
+    result = std::move(status);
+    cv.notify_one();
+  });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return *result;
+}
+
+TEST_CASE("source positions commit with their tags, survive a reopen, and move with nothing else") {
+  TempDir dir;
+  {
+    auto db = OpenOrDie(TestOptions(dir.path()));
+    CHECK(*db->GetSourcePosition("tags.3") == 0);
+    REQUIRE(SubmitAndWait(*db, {MakeTag(kStreamStart, "pos")}, {{"tags.3", 41}}).ok());
+    CHECK(*db->GetSourcePosition("tags.3") == 41);
+    CHECK(db->user_tags().GetProfile("pos", {kMinTime, kMaxTime}, 10)->views.size() == 1);
+    // Positions alone (an entry without tags), two sources, and the later of two submissions.
+    REQUIRE(SubmitAndWait(*db, {}, {{"tags.3", 42}, {"tags.4", 7}}).ok());
+    REQUIRE(SubmitAndWait(*db, {}, {{"tags.4", 9}}).ok());
+    CHECK(*db->GetSourcePosition("tags.4") == 9);
+    // Refused tags move no position.
+    CHECK(absl::IsInvalidArgument(
+        SubmitAndWait(*db, {MakeTag(kStreamStart, "")}, {{"tags.3", 99}})));
+    CHECK(absl::IsInvalidArgument(SubmitAndWait(*db, {}, {{"", 1}})));
+    CHECK(absl::IsInvalidArgument(SubmitAndWait(*db, {}, {{std::string(201, 's'), 1}})));
+  }
+  auto reopened = OpenOrDie(TestOptions(dir.path()));
+  CHECK(*reopened->GetSourcePosition("tags.3") == 42);
+  CHECK(*reopened->GetSourcePosition("tags.4") == 9);
+  CHECK(*reopened->GetSourcePosition("tags.5") == 0);
+  CHECK(reopened->user_tags().GetProfile("pos", {kMinTime, kMaxTime}, 10)->views.size() == 1);
 }
 
 TEST_CASE("SubmitTags: submissions queued when the database closes are still stored") {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,6 +50,15 @@ struct DatabaseStats {
   EpochMillis newest_time = 0;    // newest event time accepted (kMinTime when none)
 };
 
+// A position in an external, ordered source of tags (one partition of a replicated log, say),
+// committed in the same transaction as the tags that advance it: after a crash the database
+// holds exactly the source's entries up to the position it reports, so a consumer resumes
+// from position + 1 and applies every entry exactly once.
+struct SourcePosition {
+  std::string source;     // 1..200 bytes, any; names the source (e.g. "tags.17")
+  uint64_t sequence = 0;  // the source's sequence of the last entry applied
+};
+
 class ALLEZON_EXPORT Database {
  public:
   // Opens (creating if allowed) the database in options.data_dir. Errors: InvalidArgument
@@ -78,6 +88,17 @@ class ALLEZON_EXPORT Database {
   // For servers that answer many clients from a few threads (group commit without a thread
   // parked per caller).
   virtual void SubmitTags(std::vector<UserTag> tags, std::function<void(absl::Status)> done) = 0;
+
+  // SubmitTags that also records `positions` in the transaction holding the tags (all or
+  // none: if the tags are refused, no position moves). `tags` may be empty, to move positions
+  // alone (an entry of the source that holds no tag). Positions only move forward within a
+  // submission's order; a later submission's position for the same source replaces the
+  // earlier one. InvalidArgument for an empty or over-long source name.
+  virtual void SubmitTags(std::vector<UserTag> tags, std::vector<SourcePosition> positions,
+                          std::function<void(absl::Status)> done) = 0;
+
+  // The last position committed for `source`: 0 when none ever was.
+  virtual absl::StatusOr<uint64_t> GetSourcePosition(std::string_view source) const = 0;
 
   virtual const UserTagStore& user_tags() const = 0;
   virtual const AggregateIndex& aggregates() const = 0;
