@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project builds with; `install-deps.sh test` adds what the
-# test command needs besides (clang and its sanitizer runtimes, for the fuzzing smoke run).
+# test command needs besides (clang and its sanitizer runtimes, for the fuzzing smoke run, and
+# the cluster's packages), `install-deps.sh cluster` what scripts/cluster.sh runs.
 # Idempotent and quick when everything is already there (no apt-get call at all).
 set -euo pipefail
 
@@ -8,10 +9,15 @@ packages=(
   build-essential cmake pkg-config
   libabsl-dev liblmdb-dev rapidjson-dev libcpp-httplib-dev doctest-dev
   python3 curl
+  # allezon-server always builds its cluster mode (server/cluster), which links these.
+  libnats-dev zlib1g-dev
 )
-if [[ "${1:-}" == "test" ]]; then
-  packages+=(clang libclang-rt-14-dev)
-fi
+# The cluster (SPEC §8): NATS JetStream for the log, HAProxy for the front door, libnats to
+# build the nodes. The test suite runs cluster tests, so `test` needs them too.
+case "${1:-}" in
+  test) packages+=(clang libclang-rt-14-dev nats-server haproxy libnats-dev) ;;
+  cluster) packages+=(nats-server haproxy libnats-dev) ;;
+esac
 # Optional extras: benchmarks (Google Benchmark, wrk), fuzzing (clang), backups (mdb_copy).
 if [[ "${ALLEZON_EXTRA_PACKAGES:-}" == "1" ]]; then
   packages+=(libbenchmark-dev wrk clang lmdb-utils)

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <optional>
 #include <string_view>
 
@@ -129,8 +130,9 @@ std::string ErrorJson(std::string_view message) {
 }
 
 HttpApi::HttpApi(Database* database, DebugComparator* comparator, HttpOptions options,
-                 AccessLog* access_log)
+                 AccessLog* access_log, ClusterBackend* cluster)
     : database_(database),
+      cluster_(cluster),
       comparator_(comparator),
       options_(std::move(options)),
       access_log_(access_log) {}
@@ -149,6 +151,7 @@ void HttpApi::Register(HttpServer& server) {
   server.Get("/admin/stats", [this](Req q, Res r) { Stats(q, r); });
   server.Post("/admin/max-map-size", [this](Req q, Res r) { SetMaxMapSize(q, r); });
   server.Post("/admin/backup", [this](Req q, Res r) { Backup(q, r); });
+  if (cluster_ != nullptr) cluster_->Register(server);
 
   // A known path with the wrong method is a 405, not a 404.
   const auto method_not_allowed = [](const char* allow) {
@@ -292,10 +295,12 @@ int HttpApi::Accept(std::string_view body, std::vector<UserTag>* batch, std::str
 }
 
 void HttpApi::Submit(std::vector<UserTag> batch, std::function<void(absl::Status)> done) {
-  database_->SubmitTags(std::move(batch), [this, done = std::move(done)](absl::Status stored) {
+  auto noted = [this, done = std::move(done)](absl::Status stored) {
     NoteWrite(stored);
     done(std::move(stored));
-  });
+  };
+  if (cluster_ != nullptr) return cluster_->Submit(std::move(batch), std::move(noted));
+  database_->SubmitTags(std::move(batch), std::move(noted));
 }
 
 int HttpApi::StatusFor(const absl::Status& status) const { return HttpStatusForWrite(status); }
@@ -350,7 +355,16 @@ void HttpApi::AddUserTag(const httplib::Request& request, httplib::Response& res
   if (const int refused = Accept(request.body, &batch, &error); refused != 0) {
     return SendError(response, refused, error);
   }
-  const absl::Status stored = database_->AddTags(batch);
+  absl::Status stored;
+  if (cluster_ != nullptr) {
+    std::promise<absl::Status> outcome;
+    std::future<absl::Status> answered = outcome.get_future();
+    cluster_->Submit(std::move(batch),
+                     [&outcome](absl::Status status) { outcome.set_value(std::move(status)); });
+    stored = answered.get();
+  } else {
+    stored = database_->AddTags(batch);
+  }
   NoteWrite(stored);
   if (!stored.ok()) {
     return SendError(response, HttpStatusForWrite(stored), std::string(stored.message()));
@@ -369,7 +383,10 @@ void HttpApi::UserProfile(const httplib::Request& request, httplib::Response& re
   // "Zero-copy profile reads").
   std::string body;
   if (absl::Status s =
-          AppendProfileJson(database_->user_tags(), cookie, query->range, query->limit, &body);
+          cluster_ != nullptr
+              ? cluster_->AppendProfileJson(cookie, query->range, query->limit, &body)
+              : AppendProfileJson(database_->user_tags(), cookie, query->range, query->limit,
+                                  &body);
       !s.ok()) {
     return SendStatus(response, s);
   }
@@ -384,7 +401,8 @@ void HttpApi::Aggregates(const httplib::Request& request, httplib::Response& res
   if (!params.ok()) return SendStatus(response, params.status());
   absl::StatusOr<AggregateQuery> query = ParseAggregateQuery(*params);
   if (!query.ok()) return SendStatus(response, query.status());
-  absl::StatusOr<AggregateResult> result = database_->aggregates().Query(*query);
+  absl::StatusOr<AggregateResult> result =
+      cluster_ != nullptr ? cluster_->Aggregate(*query) : database_->aggregates().Query(*query);
   if (!result.ok()) return SendStatus(response, result.status());
   std::string body = AggregatesToJson(*query, *result);
   CompareDebug(QueryKind::kAggregates, request, body);
@@ -397,6 +415,11 @@ void HttpApi::DebugStats(const httplib::Request&, httplib::Response& response) {
 }
 
 void HttpApi::Ready(const httplib::Request&, httplib::Response& response) {
+  if (cluster_ != nullptr) {
+    if (absl::Status ready = cluster_->Ready(); !ready.ok()) {
+      return SendError(response, 503, std::string(ready.message()));
+    }
+  }
   // Readable: a read transaction works. Writable: no write failed for want of space lately.
   absl::StatusOr<Profile> probe =
       database_->user_tags().GetProfile("readyz-probe", TimeRange{0, 0}, 0);
@@ -523,6 +546,7 @@ void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
                  load(c.headers_too_large) + load(c.bodies_too_large));
   }
   AppendProcessMetrics(&out);
+  if (cluster_ != nullptr) out += cluster_->MetricsText();
   response.set_content(std::move(out), "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "allezon/database.h"
+#include "cluster_backend.h"
 #include "debug_compare.h"
 #include "metrics.h"
 #include "tag_ingest.h"
@@ -59,8 +60,10 @@ inline constexpr int kMaxComparedJsonDepth = 64;
 // the POST /user_tags route.
 class HttpApi final : public TagIngest {
  public:
+  // With a `cluster` (cluster mode, SPEC §8), tags, profiles, aggregates and readiness go
+  // through it, and `database` (one of the node's) only serves the operator endpoints.
   HttpApi(Database* database, DebugComparator* comparator, HttpOptions options,
-          AccessLog* access_log = nullptr);
+          AccessLog* access_log = nullptr, ClusterBackend* cluster = nullptr);
 
   // Registers every route, the error and exception handlers, and the logger that feeds
   // /metrics and the access log, on `server`.
@@ -95,6 +98,7 @@ class HttpApi final : public TagIngest {
   void NoteWrite(const absl::Status& status);
 
   Database* database_;
+  ClusterBackend* cluster_;
   DebugComparator* comparator_;
   HttpOptions options_;
   AccessLog* access_log_;

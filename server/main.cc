@@ -19,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "allezon/database.h"
 #include "allezon/version.h"
+#include "cluster/cluster_config.h"
+#include "cluster/cluster_node.h"
 #include "debug_compare.h"
 #include "event_loop_server.h"
 #include "flags.h"
@@ -50,6 +52,8 @@ struct ServerOptions {
   LogLevel log_level = LogLevel::kInfo;
   bool debug_compare = true;
   bool admin_remote = false;
+  std::string cluster_file;
+  std::string node_id;
   Options database;
 };
 
@@ -164,6 +168,11 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
        "compare query bodies (debug-mode expected answers) with our answers "
        "and count mismatches at GET /debug/stats (default true)",
        bool_flag(&o->debug_compare)},
+      {"cluster-file", "FILE",
+       "run as a node of the cluster this file describes (SPEC §8; README \"Running a "
+       "cluster\"); the node listens on its address from the file (default: single node)",
+       string_flag(&o->cluster_file)},
+      {"node-id", "ID", "with --cluster-file: which of its nodes this is", string_flag(&o->node_id)},
       {"admin-remote", "",
        "serve /admin/* (stats, max-map-size, backup) to non-loopback "
        "clients too (default false)",
@@ -279,7 +288,48 @@ int Run(int argc, char** argv) {
   // Every HTTP thread may hold a read transaction at once.
   options.database.max_readers =
       std::max<uint32_t>(options.database.max_readers, static_cast<uint32_t>(options.threads) + 64);
-  absl::StatusOr<std::unique_ptr<Database>> database = Database::Open(options.database);
+  std::unique_ptr<cluster::ClusterNode> cluster_node;
+  absl::StatusOr<std::unique_ptr<Database>> database = std::unique_ptr<Database>();
+  if (!options.cluster_file.empty() || !options.node_id.empty()) {
+    if (options.cluster_file.empty() || options.node_id.empty()) {
+      std::fprintf(stderr, "allezon-server: --cluster-file and --node-id go together\n");
+      return 1;
+    }
+    absl::StatusOr<cluster::ClusterConfig> config = cluster::LoadClusterConfig(options.cluster_file);
+    if (!config.ok()) {
+      std::fprintf(stderr, "allezon-server: %s: %s\n", options.cluster_file.c_str(),
+                   std::string(config.status().message()).c_str());
+      return 1;
+    }
+    const int self = config->NodeIndex(options.node_id);
+    if (self < 0) {
+      std::fprintf(stderr, "allezon-server: --node-id: \"%s\" is not a node of %s\n",
+                   options.node_id.c_str(), options.cluster_file.c_str());
+      return 1;
+    }
+    options.host = config->nodes[static_cast<size_t>(self)].host;
+    options.port = config->nodes[static_cast<size_t>(self)].port;
+    cluster::ClusterNodeOptions node_options;
+    node_options.node_id = options.node_id;
+    node_options.data_dir = options.database.data_dir;
+    node_options.database = options.database;
+    absl::StatusOr<std::unique_ptr<cluster::ClusterNode>> node =
+        cluster::ClusterNode::Start(*std::move(config), std::move(node_options));
+    if (!node.ok()) {
+      LogLine(LogLevel::kError, "cannot start the cluster node")
+          .Add("node_id", options.node_id)
+          .Add("error", std::string(node.status().message()));
+      return 1;
+    }
+    cluster_node = *std::move(node);
+    if (cluster_node->first_database() == nullptr) {
+      std::fprintf(stderr, "allezon-server: %s owns no partition in %s\n",
+                   options.node_id.c_str(), options.cluster_file.c_str());
+      return 1;
+    }
+  } else {
+    database = Database::Open(options.database);
+  }
   if (!database.ok()) {
     LogLine(LogLevel::kError, "cannot open database")
         .Add("data_dir", options.database.data_dir)
@@ -298,7 +348,8 @@ int Run(int argc, char** argv) {
   http_options.max_query_body_bytes = static_cast<size_t>(options.max_query_body_bytes);
   http_options.admin_remote = options.admin_remote;
   http_options.data_dir = options.database.data_dir;
-  HttpApi api(database->get(), &comparator, http_options, access_log.get());
+  HttpApi api(cluster_node != nullptr ? cluster_node->first_database() : database->get(),
+              &comparator, http_options, access_log.get(), cluster_node.get());
 
   const size_t payload_limit =
       static_cast<size_t>(std::max(options.max_body_bytes, options.max_query_body_bytes));
@@ -390,6 +441,7 @@ int Run(int argc, char** argv) {
   }
   // listen_after_bind returns once stop() was called and in-flight requests finished.
   signal_waiter.join();
+  cluster_node.reset();  // stops applying the log, then closes its databases
   database->reset();  // commits whatever is queued, then closes the environment
   LogLine(LogLevel::kInfo, "stopped");
   return 0;

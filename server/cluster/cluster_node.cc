@@ -1,0 +1,678 @@
+#include "cluster_node.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <random>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "allezon/json.h"
+#include "http_api.h"
+#include "http_server.h"
+#include "log.h"
+#include "rapidjson/document.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+namespace allezon::cluster {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr char kJson[] = "application/json";
+
+absl::string_view Sv(std::string_view text) { return {text.data(), text.size()}; }
+
+std::string Subject(const ClusterConfig& config, int partition) {
+  return absl::StrCat(config.nats.subject_prefix, ".", partition);
+}
+
+std::string HeartbeatSubject(const ClusterConfig& config) {
+  // Outside the stream's subjects ("<prefix>.*"): heartbeats are not logged.
+  return absl::StrCat("allezon-heartbeat.", config.nats.stream);
+}
+
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string AggregateQueryString(std::string_view group, const AggregateQuery& query) {
+  std::string out = absl::StrCat("group=", PercentEncode(group), "&begin=", query.range.begin,
+                                 "&end=", query.range.end,
+                                 "&action=", Sv(ActionName(query.action)));
+  for (auto [name, value] : {std::pair{"origin", &query.origin},
+                             std::pair{"brand_id", &query.brand_id},
+                             std::pair{"category_id", &query.category_id}}) {
+    if (value->has_value()) absl::StrAppend(&out, "&", name, "=", PercentEncode(**value));
+  }
+  return out;
+}
+
+// One GET to a peer; the body of a 200, InvalidArgument for a 400 (the query's fault, the
+// same on every node), Unavailable for anything else.
+absl::StatusOr<std::string> PeerGet(const NodeSpec& node, const std::string& target,
+                                    const ClusterNodeOptions& options) {
+  httplib::Client client(node.host, node.port);
+  client.set_connection_timeout(options.peer_connect_timeout);
+  client.set_read_timeout(options.peer_timeout);
+  client.set_write_timeout(options.peer_timeout);
+  httplib::Result result = client.Get(target.c_str());
+  if (!result) {
+    return absl::UnavailableError(
+        absl::StrCat(node.id, " did not answer: ", httplib::to_string(result.error())));
+  }
+  if (result->status == 200) return std::move(result->body);
+  std::string message = result->body;
+  rapidjson::Document error;
+  if (!error.Parse(result->body.data(), result->body.size()).HasParseError() &&
+      error.IsObject() && error.HasMember("error") && error["error"].IsString()) {
+    message = error["error"].GetString();
+  }
+  if (result->status == 400) return absl::InvalidArgumentError(message);
+  return absl::UnavailableError(absl::StrCat(node.id, " answered ", result->status, ": ", message));
+}
+
+absl::StatusOr<AggregateResult> ParseRows(std::string_view body) {
+  rapidjson::Document doc;
+  if (doc.Parse(body.data(), body.size()).HasParseError() || !doc.IsObject() ||
+      !doc.HasMember("rows") || !doc["rows"].IsArray()) {
+    return absl::UnavailableError("a peer's partial aggregate is not valid JSON");
+  }
+  AggregateResult result;
+  for (const auto& row : doc["rows"].GetArray()) {
+    if (!row.IsArray() || row.Size() != 3 || !row[0].IsInt64() || !row[1].IsInt64() ||
+        !row[2].IsInt64()) {
+      return absl::UnavailableError("a peer's partial aggregate has a malformed row");
+    }
+    result.rows.push_back({row[0].GetInt64(), row[1].GetInt64(), row[2].GetInt64()});
+  }
+  return result;
+}
+
+std::string RowsJson(const AggregateResult& result) {
+  std::string out = R"({"rows":[)";
+  for (size_t i = 0; i < result.rows.size(); ++i) {
+    const AggregateRow& row = result.rows[i];
+    absl::StrAppend(&out, i == 0 ? "[" : ",[", row.bucket_start, ",", row.count, ",",
+                    row.sum_price, "]");
+  }
+  out += "]}";
+  return out;
+}
+
+void SendJsonError(httplib::Response& response, const absl::Status& status) {
+  response.status = server::HttpStatusFor(status);
+  response.set_content(server::ErrorJson(std::string(status.message())), kJson);
+}
+
+absl::StatusOr<int64_t> IntParam(const httplib::Request& request, const char* name) {
+  int64_t value = 0;
+  if (!request.has_param(name) || !absl::SimpleAtoi(request.get_param_value(name), &value)) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": an integer is required"));
+  }
+  return value;
+}
+
+}  // namespace
+
+struct ClusterNode::Group {
+  std::string key;  // "<primary>-<secondary>" (or "<primary>")
+  int primary = 0;
+  int secondary = -1;
+  std::vector<int> partitions;
+  std::unique_ptr<Database> db;  // when this node owns the group
+};
+
+struct ClusterNode::Partition {
+  int id = 0;
+  Group* group = nullptr;
+  std::string subject;
+  std::atomic<uint64_t> applied{0};  // the last log sequence committed here
+  std::atomic<uint64_t> pending{0};  // log entries after it, as the log last counted
+  std::atomic<bool> caught_up{false};
+  std::unique_ptr<TagLog::Reader> reader;
+};
+
+ClusterNode::ClusterNode(ClusterConfig config, ClusterNodeOptions options)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      self_(config_.NodeIndex(options_.node_id)),
+      positions_(config_, self_, options_.owners) {}
+
+absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterConfig config,
+                                                                ClusterNodeOptions options) {
+  if (config.NodeIndex(options.node_id) < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--node-id: \"", Sv(options.node_id), "\" is not a node of the cluster file"));
+  }
+  std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(config), std::move(options)));
+  if (absl::Status s = node->Open(); !s.ok()) return s;
+  return node;
+}
+
+absl::Status ClusterNode::Open() {
+  std::mt19937_64 random(std::random_device{}());
+  boot_id_ = absl::StrCat(options_.node_id, "-", absl::Hex(random()));
+  std::map<std::pair<int, int>, Group*> by_owners;
+  for (int p = 0; p < config_.partitions; ++p) {
+    const PartitionOwners& owners = config_.owners[static_cast<size_t>(p)];
+    Group*& group = by_owners[{owners.primary, owners.secondary}];
+    if (group == nullptr) {
+      groups_.push_back(std::make_unique<Group>());
+      group = groups_.back().get();
+      group->primary = owners.primary;
+      group->secondary = owners.secondary;
+      group->key = config_.nodes[static_cast<size_t>(owners.primary)].id;
+      if (owners.secondary >= 0) {
+        absl::StrAppend(&group->key, "-", config_.nodes[static_cast<size_t>(owners.secondary)].id);
+      }
+    }
+    group->partitions.push_back(p);
+    auto partition = std::make_unique<Partition>();
+    partition->id = p;
+    partition->group = group;
+    partition->subject = Subject(config_, p);
+    partitions_.push_back(std::move(partition));
+  }
+  for (auto& group : groups_) {
+    if (group->primary != self_ && group->secondary != self_) continue;
+    Options db_options = options_.database;
+    db_options.data_dir = absl::StrCat(options_.data_dir, "/group-", group->key);
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(db_options);
+    if (!db.ok()) {
+      return absl::Status(db.status().code(), absl::StrCat("cannot open ", db_options.data_dir,
+                                                           ": ", db.status().message()));
+    }
+    group->db = *std::move(db);
+    for (int p : group->partitions) {
+      Partition& partition = *partitions_[static_cast<size_t>(p)];
+      absl::StatusOr<uint64_t> applied = group->db->GetSourcePosition(partition.subject);
+      if (!applied.ok()) return applied.status();
+      partition.applied = *applied;
+      positions_.LocalApplied(p, *applied);
+    }
+  }
+
+  TagLogOptions log_options;
+  log_options.servers = config_.nats.servers;
+  log_options.stream = config_.nats.stream;
+  log_options.subject_prefix = config_.nats.subject_prefix;
+  log_options.partitions = config_.partitions;
+  log_options.replicas = config_.nats.replicas;
+  log_options.max_age = std::chrono::hours(config_.nats.max_age_hours);
+  log_options.client_name = options_.node_id;
+  log_options.append_timeout =
+      std::min<std::chrono::milliseconds>(std::chrono::milliseconds(2000), options_.ingest_timeout);
+  absl::StatusOr<std::unique_ptr<TagLog>> log = TagLog::Open(log_options);
+  if (!log.ok()) return log.status();
+  log_ = *std::move(log);
+  heartbeats_ = log_->Listen(HeartbeatSubject(config_),
+                             [this](std::string_view data) { OnHeartbeat(data); });
+  for (auto& partition : partitions_) {
+    if (partition->group->db == nullptr) continue;
+    Partition* p = partition.get();
+    p->reader = log_->Read(p->id, p->applied.load() + 1,
+                           [this, p](const ReadBatch& batch) { return Apply(*p, batch); });
+  }
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  return absl::OkStatus();
+}
+
+ClusterNode::~ClusterNode() {
+  {
+    std::lock_guard lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  for (auto& partition : partitions_) partition->reader.reset();
+  heartbeats_.reset();
+  log_.reset();
+  for (auto& group : groups_) group->db.reset();  // commits what is queued
+}
+
+uint64_t ClusterNode::Apply(Partition& partition, const ReadBatch& batch) {
+  if (batch.truncated) {
+    truncated_reads_.fetch_add(1, std::memory_order_relaxed);
+    server::LogLine(server::LogLevel::kWarn, "the log no longer holds entries this node lacks")
+        .Add("partition", partition.id)
+        .Add("applied", partition.applied.load());
+  }
+  partition.pending.store(batch.pending, std::memory_order_relaxed);
+  if (batch.entries.empty()) {
+    if (batch.caught_up) partition.caught_up.store(true);
+    return partition.applied.load() + 1;
+  }
+  const uint64_t last = batch.entries.back().sequence;
+  std::vector<UserTag> tags;
+  for (const LogEntry& entry : batch.entries) {
+    if (entry.sequence <= partition.applied.load()) continue;  // a redelivery
+    for (absl::string_view line : absl::StrSplit(Sv(entry.data), '\n', absl::SkipEmpty())) {
+      absl::StatusOr<UserTag> tag = ParseUserTagJson(std::string_view(line.data(), line.size()));
+      if (tag.ok() && ValidateUserTag(*tag).ok()) {
+        tags.push_back(*std::move(tag));
+      } else {
+        // Nodes log only tags they validated; anything else was written by a stranger.
+        server::LogLine(server::LogLevel::kWarn, "skipped an invalid tag in the log")
+            .Add("partition", partition.id)
+            .Add("sequence", entry.sequence);
+      }
+    }
+  }
+  if (last > partition.applied.load()) {
+    std::promise<absl::Status> committed;
+    std::future<absl::Status> done = committed.get_future();
+    partition.group->db->SubmitTags(
+        std::move(tags), {SourcePosition{partition.subject, last}},
+        [&committed](absl::Status status) { committed.set_value(std::move(status)); });
+    if (absl::Status status = done.get(); !status.ok()) {
+      apply_failures_.fetch_add(1, std::memory_order_relaxed);
+      server::LogLine(server::LogLevel::kWarn, "applying log entries failed; retrying")
+          .Add("partition", partition.id)
+          .Add("error", std::string(status.message()));
+      std::unique_lock lock(stop_mu_);
+      stop_cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_; });
+      return partition.applied.load() + 1;
+    }
+    partition.applied.store(last);
+    positions_.LocalApplied(partition.id, last);
+    Broadcast({&partition});
+  }
+  if (batch.caught_up) partition.caught_up.store(true);
+  return last + 1;
+}
+
+bool ClusterNode::GroupReady(const Group& group) const {
+  if (group.db == nullptr) return false;
+  for (int p : group.partitions) {
+    if (!partitions_[static_cast<size_t>(p)]->caught_up.load()) return false;
+  }
+  return true;
+}
+
+absl::Status ClusterNode::Ready() const {
+  if (ever_ready_.load()) return absl::OkStatus();
+  size_t owned = 0, caught_up = 0;
+  uint64_t lag = 0;
+  for (const auto& partition : partitions_) {
+    if (partition->group->db == nullptr) continue;
+    ++owned;
+    if (partition->caught_up.load()) ++caught_up;
+    lag += partition->pending.load();
+  }
+  return absl::UnavailableError(absl::StrCat("not ready: catching up with the log (", caught_up,
+                                             " of ", owned, " partitions, ", lag,
+                                             " entries behind)"));
+}
+
+void ClusterNode::HeartbeatLoop() {
+  std::vector<const Partition*> local;
+  for (const auto& partition : partitions_) {
+    if (partition->group->db != nullptr) local.push_back(partition.get());
+  }
+  std::unique_lock lock(stop_mu_);
+  while (!stopping_) {
+    lock.unlock();
+    if (!ever_ready_.load()) {
+      const bool all = std::all_of(local.begin(), local.end(),
+                                   [](const Partition* p) { return p->caught_up.load(); });
+      if (all) {
+        ever_ready_.store(true);
+        server::LogLine(server::LogLevel::kInfo, "caught up with the log: ready")
+            .Add("partitions", static_cast<uint64_t>(local.size()));
+      }
+    }
+    positions_.SetLocalReady(ever_ready_.load());
+    Broadcast(local);
+    positions_.Tick(Clock::now());
+    lock.lock();
+    stop_cv_.wait_for(lock, options_.heartbeat_interval, [this] { return stopping_; });
+  }
+}
+
+// "<node> <ready 0|1> <partition>:<applied> ..."
+void ClusterNode::Broadcast(const std::vector<const Partition*>& partitions) {
+  std::string message = absl::StrCat(options_.node_id, " ", ever_ready_.load() ? 1 : 0);
+  for (const Partition* p : partitions) absl::StrAppend(&message, " ", p->id, ":", p->applied.load());
+  log_->Broadcast(HeartbeatSubject(config_), message);
+}
+
+void ClusterNode::OnHeartbeat(std::string_view data) {
+  std::vector<absl::string_view> fields = absl::StrSplit(Sv(data), ' ', absl::SkipEmpty());
+  if (fields.size() < 2) return;
+  const int node = config_.NodeIndex(std::string_view(fields[0].data(), fields[0].size()));
+  if (node < 0 || node == self_) return;
+  std::vector<std::pair<int, uint64_t>> applied;
+  for (size_t i = 2; i < fields.size(); ++i) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(fields[i], ':');
+    int partition = 0;
+    uint64_t sequence = 0;
+    if (absl::SimpleAtoi(kv.first, &partition) && absl::SimpleAtoi(kv.second, &sequence)) {
+      applied.emplace_back(partition, sequence);
+    }
+  }
+  positions_.PeerReport(node, fields[1] == "1", applied, Clock::now());
+}
+
+void ClusterNode::Submit(std::vector<UserTag> tags, std::function<void(absl::Status)> done) {
+  std::map<int, std::string> entries;  // partition -> NDJSON of its tags
+  for (const UserTag& tag : tags) {
+    std::string& entry = entries[static_cast<int>(PartitionOf(tag.cookie, config_.partitions))];
+    AppendUserTagJson(tag, &entry);
+    entry.push_back('\n');
+  }
+  struct Join {
+    std::atomic<size_t> remaining;
+    std::mutex mu;
+    absl::Status status;  // the first failure, guarded by mu
+    std::function<void(absl::Status)> done;
+    void Finish(absl::Status outcome) {
+      if (!outcome.ok()) {
+        std::lock_guard lock(mu);
+        if (status.ok()) status = std::move(outcome);
+      }
+      if (remaining.fetch_sub(1) == 1) done(std::move(status));
+    }
+  };
+  if (entries.empty()) return done(absl::OkStatus());
+  auto join = std::make_shared<Join>();
+  join->remaining = entries.size();
+  join->done = [this, done = std::move(done)](absl::Status status) {
+    if (!status.ok()) ingest_failures_.fetch_add(1, std::memory_order_relaxed);
+    done(std::move(status));
+  };
+  const Clock::time_point deadline = Clock::now() + options_.ingest_timeout;
+  for (auto& [partition, entry] : entries) {
+    std::string id = absl::StrCat(boot_id_, "-", next_message_.fetch_add(1));
+    log_->Append(partition, std::move(entry), std::move(id),
+                 [this, partition, deadline, join](absl::StatusOr<uint64_t> sequence) {
+                   if (!sequence.ok()) {
+                     return join->Finish(absl::UnavailableError(absl::StrCat(
+                         "the log did not take the tag: ", sequence.status().message())));
+                   }
+                   positions_.Wait(partition, *sequence, deadline,
+                                   [join](absl::Status status) { join->Finish(std::move(status)); });
+                 });
+  }
+}
+
+absl::Status ClusterNode::AppendProfileJson(std::string_view cookie, TimeRange range,
+                                            int32_t limit, std::string* out) {
+  const Partition& partition =
+      *partitions_[PartitionOf(cookie, config_.partitions)];
+  if (partition.group->db != nullptr && partition.caught_up.load()) {
+    return allezon::AppendProfileJson(partition.group->db->user_tags(), cookie, range, limit, out);
+  }
+  const std::string target =
+      absl::StrCat("/cluster/profile?cookie=", PercentEncode(cookie), "&begin=", range.begin,
+                   "&end=", range.end, "&limit=", limit);
+  absl::Status last = absl::UnavailableError("no owner");
+  for (int owner : {partition.group->primary, partition.group->secondary}) {
+    if (owner < 0 || owner == self_) continue;
+    absl::StatusOr<std::string> body =
+        PeerGet(config_.nodes[static_cast<size_t>(owner)], target, options_);
+    if (body.ok()) {
+      out->append(*body);
+      return absl::OkStatus();
+    }
+    if (absl::IsInvalidArgument(body.status())) return body.status();
+    last = body.status();
+  }
+  return absl::UnavailableError(absl::StrCat("no owner of partition ", partition.id,
+                                             " can answer: ", last.message()));
+}
+
+absl::StatusOr<AggregateResult> ClusterNode::LocalGroupAggregate(std::string_view group_key,
+                                                                 const AggregateQuery& query) const {
+  const Group* group = FindGroup(group_key);
+  if (group == nullptr || group->db == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat(options_.node_id, " does not own group ", Sv(group_key)));
+  }
+  if (!GroupReady(*group)) {
+    return absl::UnavailableError(
+        absl::StrCat(options_.node_id, " is still catching up on group ", Sv(group_key)));
+  }
+  AggregateQuery both = query;
+  both.aggregates = {AggregateFunction::kCount, AggregateFunction::kSumPrice};
+  return group->db->aggregates().Query(both);
+}
+
+const ClusterNode::Group* ClusterNode::FindGroup(std::string_view key) const {
+  for (const auto& group : groups_) {
+    if (group->key == key) return group.get();
+  }
+  return nullptr;
+}
+
+absl::StatusOr<AggregateResult> ClusterNode::GroupAggregate(const Group& group,
+                                                            const AggregateQuery& query) {
+  int candidates[2] = {group.primary, group.secondary};
+  if (group.secondary == self_) std::swap(candidates[0], candidates[1]);  // local first
+  absl::Status last = absl::UnavailableError("no owner");
+  for (int owner : candidates) {
+    if (owner < 0) continue;
+    absl::StatusOr<AggregateResult> result;
+    if (owner == self_) {
+      result = LocalGroupAggregate(group.key, query);
+    } else {
+      absl::StatusOr<std::string> body =
+          PeerGet(config_.nodes[static_cast<size_t>(owner)],
+                  absl::StrCat("/cluster/aggregates?", AggregateQueryString(group.key, query)),
+                  options_);
+      result = body.ok() ? ParseRows(*body) : absl::StatusOr<AggregateResult>(body.status());
+    }
+    if (result.ok() || absl::IsInvalidArgument(result.status())) return result;
+    last = result.status();
+  }
+  return absl::UnavailableError(absl::StrCat("no owner of partitions group ", group.key,
+                                             " can answer: ", last.message()));
+}
+
+absl::StatusOr<AggregateResult> ClusterNode::Aggregate(const AggregateQuery& query) {
+  std::vector<std::future<absl::StatusOr<AggregateResult>>> remote;
+  std::vector<absl::StatusOr<AggregateResult>> answers;
+  for (const auto& group : groups_) {
+    if (GroupReady(*group)) {
+      answers.push_back(LocalGroupAggregate(group->key, query));
+    } else {
+      remote.push_back(std::async(std::launch::async,
+                                  [this, g = group.get(), &query] { return GroupAggregate(*g, query); }));
+    }
+  }
+  for (auto& future : remote) answers.push_back(future.get());
+  AggregateResult sum;
+  for (absl::StatusOr<AggregateResult>& answer : answers) {
+    if (!answer.ok()) return answer.status();
+    if (sum.rows.empty()) {
+      sum = *std::move(answer);
+      continue;
+    }
+    if (answer->rows.size() != sum.rows.size()) {
+      return absl::InternalError("owners answered different numbers of buckets");
+    }
+    for (size_t i = 0; i < sum.rows.size(); ++i) {
+      sum.rows[i].count += answer->rows[i].count;
+      sum.rows[i].sum_price += answer->rows[i].sum_price;
+    }
+  }
+  return sum;
+}
+
+Database* ClusterNode::first_database() const {
+  for (const auto& group : groups_) {
+    if (group->db != nullptr) return group->db.get();
+  }
+  return nullptr;
+}
+
+std::string ClusterNode::StatusJson() const {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  const Clock::time_point now = Clock::now();
+  uint64_t lag = 0;
+  w.StartObject();
+  w.Key("node");
+  w.String(options_.node_id.c_str());
+  w.Key("ready");
+  w.Bool(ever_ready_.load());
+  w.Key("partitions");
+  w.StartArray();
+  for (const auto& partition : partitions_) {
+    const Group& group = *partition->group;
+    if (group.db == nullptr) continue;
+    lag += partition->pending.load();
+    w.StartObject();
+    w.Key("partition");
+    w.Int(partition->id);
+    w.Key("role");
+    w.String(group.primary == self_ ? "primary" : "secondary");
+    w.Key("group");
+    w.String(group.key.c_str());
+    w.Key("applied");
+    w.Uint64(partition->applied.load());
+    w.Key("pending");
+    w.Uint64(partition->pending.load());
+    w.Key("caught_up");
+    w.Bool(partition->caught_up.load());
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("lag");
+  w.Uint64(lag);
+  w.Key("peers");
+  w.StartArray();
+  for (size_t n = 0; n < config_.nodes.size(); ++n) {
+    if (static_cast<int>(n) == self_) continue;
+    w.StartObject();
+    w.Key("node");
+    w.String(config_.nodes[n].id.c_str());
+    w.Key("live");
+    w.Bool(positions_.Live(static_cast<int>(n), now));
+    w.EndObject();
+  }
+  w.EndArray();
+  const TagLogStats log = log_->Stats();
+  w.Key("log");
+  w.StartObject();
+  w.Key("connected");
+  w.Bool(log.connected);
+  w.Key("appends");
+  w.Uint64(log.appends);
+  w.Key("append_resends");
+  w.Uint64(log.append_resends);
+  w.Key("append_failures");
+  w.Uint64(log.append_failures);
+  w.Key("reader_restarts");
+  w.Uint64(log.reader_restarts);
+  w.EndObject();
+  w.Key("ingest_waiting");
+  w.Uint64(positions_.waiting());
+  w.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
+std::string ClusterNode::MetricsText() const {
+  std::string out;
+  absl::StrAppend(&out, "# HELP allezon_cluster_ready 1 once caught up with the log\n",
+                  "# TYPE allezon_cluster_ready gauge\nallezon_cluster_ready ",
+                  ever_ready_.load() ? 1 : 0, "\n");
+  absl::StrAppend(&out,
+                  "# HELP allezon_cluster_applied_sequence last log sequence applied, per "
+                  "owned partition\n# TYPE allezon_cluster_applied_sequence gauge\n");
+  for (const auto& p : partitions_) {
+    if (p->group->db == nullptr) continue;
+    absl::StrAppend(&out, "allezon_cluster_applied_sequence{partition=\"", p->id, "\"} ",
+                    p->applied.load(), "\n");
+  }
+  absl::StrAppend(&out,
+                  "# HELP allezon_cluster_log_lag log entries not yet applied, per owned "
+                  "partition\n# TYPE allezon_cluster_log_lag gauge\n");
+  for (const auto& p : partitions_) {
+    if (p->group->db == nullptr) continue;
+    absl::StrAppend(&out, "allezon_cluster_log_lag{partition=\"", p->id, "\"} ",
+                    p->pending.load(), "\n");
+  }
+  const TagLogStats log = log_->Stats();
+  absl::StrAppend(
+      &out, "# TYPE allezon_cluster_log_connected gauge\nallezon_cluster_log_connected ",
+      log.connected ? 1 : 0, "\n# TYPE allezon_cluster_log_appends_total counter\n",
+      "allezon_cluster_log_appends_total ", log.appends,
+      "\n# TYPE allezon_cluster_log_append_resends_total counter\n",
+      "allezon_cluster_log_append_resends_total ", log.append_resends,
+      "\n# TYPE allezon_cluster_log_append_failures_total counter\n",
+      "allezon_cluster_log_append_failures_total ", log.append_failures,
+      "\n# TYPE allezon_cluster_log_reader_restarts_total counter\n",
+      "allezon_cluster_log_reader_restarts_total ", log.reader_restarts,
+      "\n# TYPE allezon_cluster_ingest_failures_total counter\n",
+      "allezon_cluster_ingest_failures_total ", ingest_failures_.load(),
+      "\n# TYPE allezon_cluster_apply_failures_total counter\n",
+      "allezon_cluster_apply_failures_total ", apply_failures_.load(),
+      "\n# TYPE allezon_cluster_truncated_reads_total counter\n",
+      "allezon_cluster_truncated_reads_total ", truncated_reads_.load(),
+      "\n# TYPE allezon_cluster_ingest_waiting gauge\nallezon_cluster_ingest_waiting ",
+      positions_.waiting(), "\n");
+  return out;
+}
+
+void ClusterNode::Register(server::HttpServer& server) {
+  using Req = const httplib::Request&;
+  using Res = httplib::Response&;
+  server.Get("/cluster/status", [this](Req, Res r) { r.set_content(StatusJson(), kJson); });
+  server.Get("/cluster/aggregates", [this](Req q, Res r) {
+    absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end");
+    if (!begin.ok()) return SendJsonError(r, begin.status());
+    if (!end.ok()) return SendJsonError(r, end.status());
+    AggregateQuery query;
+    query.range = {*begin, *end};
+    std::optional<Action> action = ParseAction(q.get_param_value("action"));
+    if (!action) return SendJsonError(r, absl::InvalidArgumentError("action: VIEW or BUY"));
+    query.action = *action;
+    for (auto [name, field] : {std::pair{"origin", &query.origin},
+                               std::pair{"brand_id", &query.brand_id},
+                               std::pair{"category_id", &query.category_id}}) {
+      if (q.has_param(name)) *field = q.get_param_value(name);
+    }
+    absl::StatusOr<AggregateResult> result =
+        LocalGroupAggregate(q.get_param_value("group"), query);
+    if (!result.ok()) return SendJsonError(r, result.status());
+    r.set_content(RowsJson(*result), kJson);
+  });
+  server.Get("/cluster/profile", [this](Req q, Res r) {
+    absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end"),
+                            limit = IntParam(q, "limit");
+    for (const auto* param : {&begin, &end, &limit}) {
+      if (!param->ok()) return SendJsonError(r, param->status());
+    }
+    const std::string cookie = q.get_param_value("cookie");
+    const Partition& partition = *partitions_[PartitionOf(cookie, config_.partitions)];
+    if (partition.group->db == nullptr || !partition.caught_up.load()) {
+      return SendJsonError(r, absl::UnavailableError(absl::StrCat(
+                                  options_.node_id, " cannot answer for partition ", partition.id)));
+    }
+    std::string body;
+    if (absl::Status s = allezon::AppendProfileJson(partition.group->db->user_tags(), cookie,
+                                                    {*begin, *end},
+                                                    static_cast<int32_t>(*limit), &body);
+        !s.ok()) {
+      return SendJsonError(r, s);
+    }
+    r.set_content(std::move(body), kJson);
+  });
+}
+
+}  // namespace allezon::cluster

@@ -1,0 +1,58 @@
+// ClusterBackend: what HttpApi asks of cluster mode (SPEC §8) instead of one local Database:
+// tags go through the replicated log to their partition's owners, profiles come from the
+// cookie's owner, aggregates are summed over every partition's owner. Implemented by
+// cluster::ClusterNode (server/cluster/); HttpApi knows only this interface, so the
+// single-node server does not depend on NATS.
+//
+// Thread-safety: every method may be called from any HTTP thread at once.
+#ifndef ALLEZON_SERVER_CLUSTER_BACKEND_H_
+#define ALLEZON_SERVER_CLUSTER_BACKEND_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "allezon/aggregate_index.h"
+#include "allezon/time.h"
+#include "allezon/user_tag.h"
+
+namespace allezon::server {
+
+class HttpServer;
+
+class ClusterBackend {
+ public:
+  virtual ~ClusterBackend() = default;
+
+  // Stores validated tags: OK (answer 204) once the log's quorum holds them and the owners
+  // serving their cookies' profiles have committed them durably; Unavailable otherwise. As
+  // Database::SubmitTags, `done` is called exactly once, possibly on another thread.
+  virtual void Submit(std::vector<UserTag> tags, std::function<void(absl::Status)> done) = 0;
+
+  // Appends the cookie's profile JSON (SPEC §4) to *out, from this node when it owns the
+  // cookie's partition and has caught up, else from an owner. Unavailable when no owner can
+  // answer.
+  virtual absl::Status AppendProfileJson(std::string_view cookie, TimeRange range, int32_t limit,
+                                         std::string* out) = 0;
+
+  // Aggregates over every partition, each taken from exactly one owner. Unavailable when a
+  // partition has no owner that can answer.
+  virtual absl::StatusOr<AggregateResult> Aggregate(const AggregateQuery& query) = 0;
+
+  // OK when this node has caught up with the log for every partition it owns.
+  virtual absl::Status Ready() const = 0;
+
+  // The node's internal routes (/cluster/*), registered on the server.
+  virtual void Register(HttpServer& server) = 0;
+
+  // Prometheus text lines for /metrics.
+  virtual std::string MetricsText() const = 0;
+};
+
+}  // namespace allezon::server
+
+#endif  // ALLEZON_SERVER_CLUSTER_BACKEND_H_
