@@ -23,6 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr char kJson[] = "application/json";
+constexpr std::chrono::microseconds kPositionCoalescing{1000};
 
 absl::string_view Sv(std::string_view text) { return {text.data(), text.size()}; }
 
@@ -30,9 +31,10 @@ std::string Subject(const ClusterConfig& config, int partition) {
   return absl::StrCat(config.nats.subject_prefix, ".", partition);
 }
 
-std::string HeartbeatSubject(const ClusterConfig& config) {
-  // Outside the stream's subjects ("<prefix>.*"): heartbeats are not logged.
-  return absl::StrCat("allezon-heartbeat.", config.nats.stream);
+// One subject per node, outside the stream's subjects ("<prefix>.*": heartbeats are not
+// logged); each node listens to its peers' only.
+std::string HeartbeatSubject(const ClusterConfig& config, std::string_view node) {
+  return absl::StrCat("allezon-heartbeat.", config.nats.stream, ".", Sv(node));
 }
 
 std::string PercentEncode(std::string_view text) {
@@ -220,8 +222,11 @@ absl::Status ClusterNode::Open() {
   absl::StatusOr<std::unique_ptr<TagLog>> log = TagLog::Open(log_options);
   if (!log.ok()) return log.status();
   log_ = *std::move(log);
-  heartbeats_ = log_->Listen(HeartbeatSubject(config_),
-                             [this](std::string_view data) { OnHeartbeat(data); });
+  for (const NodeSpec& node : config_.nodes) {
+    if (node.id == options_.node_id) continue;
+    heartbeats_.push_back(log_->Listen(HeartbeatSubject(config_, node.id),
+                                       [this](std::string_view data) { OnHeartbeat(data); }));
+  }
   for (auto& partition : partitions_) {
     if (partition->group->db == nullptr) continue;
     Partition* p = partition.get();
@@ -240,7 +245,7 @@ ClusterNode::~ClusterNode() {
   stop_cv_.notify_all();
   if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   for (auto& partition : partitions_) partition->reader.reset();
-  heartbeats_.reset();
+  heartbeats_.clear();
   log_.reset();
   for (auto& group : groups_) group->db.reset();  // commits what is queued
 }
@@ -290,7 +295,10 @@ uint64_t ClusterNode::Apply(Partition& partition, const ReadBatch& batch) {
     }
     partition.applied.store(last);
     positions_.LocalApplied(partition.id, last);
-    Broadcast({&partition});
+    if (!positions_changed_.exchange(true)) {
+      { std::lock_guard lock(stop_mu_); }  // the heartbeat thread is waiting, not about to
+      stop_cv_.notify_all();
+    }
   }
   if (batch.caught_up) partition.caught_up.store(true);
   return last + 1;
@@ -326,6 +334,13 @@ void ClusterNode::HeartbeatLoop() {
   }
   std::unique_lock lock(stop_mu_);
   while (!stopping_) {
+    if (positions_changed_.load()) {
+      // Peers wait for these positions before answering 204: send them at once, but let the
+      // applies of the next millisecond join (one message instead of one per apply halves
+      // the NATS traffic at load).
+      stop_cv_.wait_for(lock, kPositionCoalescing, [this] { return stopping_; });
+      positions_changed_.store(false);
+    }
     lock.unlock();
     if (!ever_ready_.load()) {
       const bool all = std::all_of(local.begin(), local.end(),
@@ -340,7 +355,8 @@ void ClusterNode::HeartbeatLoop() {
     Broadcast(local);
     positions_.Tick(Clock::now());
     lock.lock();
-    stop_cv_.wait_for(lock, options_.heartbeat_interval, [this] { return stopping_; });
+    stop_cv_.wait_for(lock, options_.heartbeat_interval,
+                      [this] { return stopping_ || positions_changed_.load(); });
   }
 }
 
@@ -348,7 +364,7 @@ void ClusterNode::HeartbeatLoop() {
 void ClusterNode::Broadcast(const std::vector<const Partition*>& partitions) {
   std::string message = absl::StrCat(options_.node_id, " ", ever_ready_.load() ? 1 : 0);
   for (const Partition* p : partitions) absl::StrAppend(&message, " ", p->id, ":", p->applied.load());
-  log_->Broadcast(HeartbeatSubject(config_), message);
+  log_->Broadcast(HeartbeatSubject(config_, options_.node_id), message);
 }
 
 void ClusterNode::OnHeartbeat(std::string_view data) {

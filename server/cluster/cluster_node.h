@@ -76,6 +76,7 @@ class ClusterNode final : public server::ClusterBackend {
   absl::Status Open();
   uint64_t Apply(Partition& partition, const ReadBatch& batch);
   void HeartbeatLoop();
+  // Sends this node's readiness and its partitions' applied positions to its peers.
   void Broadcast(const std::vector<const Partition*>& partitions);
   void OnHeartbeat(std::string_view data);
   bool GroupReady(const Group& group) const;
@@ -93,7 +94,8 @@ class ClusterNode final : public server::ClusterBackend {
   std::vector<std::unique_ptr<Partition>> partitions_;  // [partition]; local ones have readers
   OwnerPositions positions_;
   std::unique_ptr<TagLog> log_;
-  std::unique_ptr<TagLog::Listener> heartbeats_;
+  std::vector<std::unique_ptr<TagLog::Listener>> heartbeats_;  // one per peer
+  std::atomic<bool> positions_changed_{false};  // applied since the last heartbeat
   std::atomic<bool> ever_ready_{false};
   std::atomic<uint64_t> ingest_failures_{0};
   std::atomic<uint64_t> apply_failures_{0};

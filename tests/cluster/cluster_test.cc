@@ -217,6 +217,48 @@ TEST_CASE("faults under load: node and NATS kills, a wiped node; nothing answere
   CheckAggregates(client, stored, kStreamStart, kStreamStart + ((sent.load() * 97) / kMinute + 2) * kMinute);
 }
 
+TEST_CASE("NATS unreachable: tags get 503, queries go on from local data, it heals by itself") {
+  LocalCluster cluster;
+  HttpClient client("127.0.0.1", cluster.port());
+  const std::string range = allezon_test::ProfileRange(kStreamStart, kStreamStart + 3600'000);
+  Tag first = StreamTag(0, "before-the-outage");
+  REQUIRE(client.PostTag(first.ToJson()).status == 204);
+  for (const char* nats : {"nats1", "nats2", "nats3"}) CHECK(cluster.Kill(nats) == 0);
+
+  const auto start = std::chrono::steady_clock::now();
+  HttpResponse refused = client.PostTag(StreamTag(1, "during-the-outage").ToJson());
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK_MESSAGE(refused.status == 503, refused.Describe());
+  CHECK(allezon_test::CheckErrorBody(refused.body) == "");
+  CHECK(took < std::chrono::seconds(8));
+  HttpResponse profile = client.Profile("before-the-outage", range);
+  REQUIRE_MESSAGE(profile.status == 200, profile.Describe());
+  Model model;
+  model.Add(first);
+  CHECK(allezon_test::DiffProfile(profile.body, "before-the-outage",
+                                  model.Profile("before-the-outage", kStreamStart,
+                                                kStreamStart + 3600'000)) == "");
+  CHECK(client.Aggregates("time_range=2022-03-01T00:00:00_2022-03-01T00:01:00&action=BUY&aggregates=COUNT")
+            .status == 200);
+  CHECK(client.Get("/readyz").status == 200);
+
+  for (const char* nats : {"nats1", "nats2", "nats3"}) CHECK(cluster.Start(nats) == 0);
+  Tag after = StreamTag(2, "after-the-outage");
+  int status = 0;
+  for (int attempt = 0; attempt < 60 && status != 204; ++attempt) {
+    status = client.PostTag(after.ToJson()).status;
+    if (status != 204) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  REQUIRE_MESSAGE(status == 204, "no 204 within 30 s of NATS coming back");
+  Model healed;
+  healed.Add(after);
+  HttpResponse again = client.Profile("after-the-outage", range);
+  REQUIRE(again.status == 200);
+  CHECK(allezon_test::DiffProfile(again.body, "after-the-outage",
+                                  healed.Profile("after-the-outage", kStreamStart,
+                                                 kStreamStart + 3600'000)) == "");
+}
+
 TEST_SUITE_END();
 
 }  // namespace
