@@ -295,12 +295,13 @@ int HttpApi::Accept(std::string_view body, std::vector<UserTag>* batch, std::str
 }
 
 void HttpApi::Submit(std::vector<UserTag> batch, std::function<void(absl::Status)> done) {
-  auto noted = [this, done = std::move(done)](absl::Status stored) {
+  // A cluster node's failed ingest (the log or the owners unreachable) says nothing about this
+  // node's ability to serve: its readiness is the cluster's to judge (ClusterBackend::Ready).
+  if (cluster_ != nullptr) return cluster_->Submit(std::move(batch), std::move(done));
+  database_->SubmitTags(std::move(batch), [this, done = std::move(done)](absl::Status stored) {
     NoteWrite(stored);
     done(std::move(stored));
-  };
-  if (cluster_ != nullptr) return cluster_->Submit(std::move(batch), std::move(noted));
-  database_->SubmitTags(std::move(batch), std::move(noted));
+  });
 }
 
 int HttpApi::StatusFor(const absl::Status& status) const { return HttpStatusForWrite(status); }
@@ -364,8 +365,8 @@ void HttpApi::AddUserTag(const httplib::Request& request, httplib::Response& res
     stored = answered.get();
   } else {
     stored = database_->AddTags(batch);
+    NoteWrite(stored);
   }
-  NoteWrite(stored);
   if (!stored.ok()) {
     return SendError(response, HttpStatusForWrite(stored), std::string(stored.message()));
   }

@@ -24,6 +24,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr char kJson[] = "application/json";
 constexpr std::chrono::microseconds kPositionCoalescing{1000};
+constexpr std::chrono::milliseconds kNotReadyAfterApplyFailure{5000};
+
+int64_t SteadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+      .count();
+}
 
 absl::string_view Sv(std::string_view text) { return {text.data(), text.size()}; }
 
@@ -286,6 +292,7 @@ uint64_t ClusterNode::Apply(Partition& partition, const ReadBatch& batch) {
         [&committed](absl::Status status) { committed.set_value(std::move(status)); });
     if (absl::Status status = done.get(); !status.ok()) {
       apply_failures_.fetch_add(1, std::memory_order_relaxed);
+      last_apply_failure_ms_.store(SteadyMillis());
       server::LogLine(server::LogLevel::kWarn, "applying log entries failed; retrying")
           .Add("partition", partition.id)
           .Add("error", std::string(status.message()));
@@ -294,6 +301,7 @@ uint64_t ClusterNode::Apply(Partition& partition, const ReadBatch& batch) {
       return partition.applied.load() + 1;
     }
     partition.applied.store(last);
+    if (last_apply_failure_ms_.load(std::memory_order_relaxed) != 0) last_apply_failure_ms_.store(0);
     positions_.LocalApplied(partition.id, last);
     if (!positions_changed_.exchange(true)) {
       { std::lock_guard lock(stop_mu_); }  // the heartbeat thread is waiting, not about to
@@ -313,7 +321,16 @@ bool ClusterNode::GroupReady(const Group& group) const {
 }
 
 absl::Status ClusterNode::Ready() const {
-  if (ever_ready_.load()) return absl::OkStatus();
+  if (ever_ready_.load()) {
+    // Applying failed lately (a full disk, say): the log goes on without this node, whose
+    // answers would miss tags, until an apply succeeds again.
+    const int64_t failed_at = last_apply_failure_ms_.load();
+    if (failed_at != 0 && SteadyMillis() - failed_at < kNotReadyAfterApplyFailure.count()) {
+      return absl::UnavailableError(
+          "not ready: applying the log failed in the last 5 s (see the log for why)");
+    }
+    return absl::OkStatus();
+  }
   size_t owned = 0, caught_up = 0;
   uint64_t lag = 0;
   for (const auto& partition : partitions_) {

@@ -100,6 +100,7 @@ class ClusterNode final : public server::ClusterBackend {
   std::atomic<uint64_t> ingest_failures_{0};
   std::atomic<uint64_t> apply_failures_{0};
   std::atomic<uint64_t> truncated_reads_{0};
+  std::atomic<int64_t> last_apply_failure_ms_{0};  // steady clock; 0 once an apply succeeded
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
