@@ -39,6 +39,8 @@ struct HttpOptions {
   bool admin_remote = false;
   // The database directory, for the on-disk size in /metrics.
   std::string data_dir;
+  // Analyst endpoints (analyst_api.h): tags this far apart start a new session.
+  int64_t session_gap_ms = kDefaultSessionGapMs;
 };
 
 // One exhaustive mapping of library errors to HTTP statuses.

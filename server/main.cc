@@ -54,6 +54,7 @@ struct ServerOptions {
   bool admin_remote = false;
   std::string cluster_file;
   std::string node_id;
+  int64_t session_gap_minutes = 30;
   Options database;
 };
 
@@ -173,6 +174,9 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
        "cluster\"); the node listens on its address from the file (default: single node)",
        string_flag(&o->cluster_file)},
       {"node-id", "ID", "with --cluster-file: which of its nodes this is", string_flag(&o->node_id)},
+      {"session-gap-minutes", "MIN",
+       "GET /user_sessions: tags this far apart or more start a new session (default 30)",
+       int_flag(&o->session_gap_minutes, 1, 60 * 24 * 365)},
       {"admin-remote", "",
        "serve /admin/* (stats, max-map-size, backup) to non-loopback "
        "clients too (default false)",
@@ -348,6 +352,7 @@ int Run(int argc, char** argv) {
   http_options.max_query_body_bytes = static_cast<size_t>(options.max_query_body_bytes);
   http_options.admin_remote = options.admin_remote;
   http_options.data_dir = options.database.data_dir;
+  http_options.session_gap_ms = options.session_gap_minutes * kMillisPerMinute;
   HttpApi api(cluster_node != nullptr ? cluster_node->first_database() : database->get(),
               &comparator, http_options, access_log.get(), cluster_node.get());
 

@@ -13,9 +13,9 @@
 namespace allezon::server {
 namespace {
 
-constexpr std::string_view kEndpointNames[] = {"user_tags",   "user_profiles", "aggregates",
-                                               "metrics",     "healthz",       "readyz",
-                                               "debug_stats", "admin",         "other"};
+constexpr std::string_view kEndpointNames[] = {
+    "user_tags", "user_profiles", "aggregates", "metrics", "healthz",
+    "readyz",    "debug_stats",   "admin",      "analyst", "other"};
 static_assert(std::size(kEndpointNames) == static_cast<size_t>(Endpoint::kCount));
 
 void AppendNumber(std::string* out, double value) {
@@ -42,6 +42,10 @@ Endpoint EndpointFor(std::string_view path) {
   if (path == "/readyz") return Endpoint::kReadyz;
   if (path == "/debug/stats") return Endpoint::kDebugStats;
   if (path.substr(0, 7) == "/admin/") return Endpoint::kAdmin;
+  if (path == "/top" || path == "/catalogue" || path == "/anomalies" ||
+      path.substr(0, 15) == "/user_sessions/") {
+    return Endpoint::kAnalyst;
+  }
   return Endpoint::kOther;
 }
 

@@ -28,7 +28,8 @@ enum class Endpoint : int {
   kReadyz,
   kDebugStats,
   kAdmin,
-  kOther,  // unknown paths, and requests refused before routing
+  kAnalyst,  // GET /top, /catalogue, /anomalies, /user_sessions/{cookie}
+  kOther,    // unknown paths, and requests refused before routing
   kCount,
 };
 

@@ -153,6 +153,118 @@ absl::StatusOr<AggregateQuery> ParseAggregateQuery(const QueryParams& params) {
   return query;
 }
 
+namespace {
+
+constexpr char kCellDimensions[] = "dimension must be origin, brand_id or category_id";
+
+absl::StatusOr<Dimension> RequiredCellDimension(const QueryParams& params) {
+  absl::StatusOr<std::string> text = RequiredParam(params, "dimension");
+  if (!text.ok()) return text.status();
+  std::optional<Dimension> dimension = ParseDimension(*text);
+  if (!dimension || *dimension == Dimension::kCountry || *dimension == Dimension::kDevice) {
+    return absl::InvalidArgumentError(kCellDimensions);
+  }
+  return *dimension;
+}
+
+absl::StatusOr<Action> ParseActionParam(const std::string& text) {
+  std::optional<Action> action = ParseAction(text);
+  if (!action) return absl::InvalidArgumentError("action must be VIEW or BUY");
+  return *action;
+}
+
+// An optional limit: `fallback` when absent.
+absl::StatusOr<int32_t> OptionalLimit(const QueryParams& params, int32_t fallback) {
+  std::optional<std::string> text;
+  if (absl::Status s = OptionalParam(params, "limit", &text); !s.ok()) return s;
+  if (!text) return fallback;
+  return ParseLimit(*text);
+}
+
+}  // namespace
+
+absl::StatusOr<TopQuery> ParseTopQuery(const QueryParams& params) {
+  TopQuery query;
+  absl::StatusOr<TimeRange> range = RequiredRange(params);
+  if (!range.ok()) return range.status();
+  query.range = *range;
+  absl::StatusOr<std::string> action_text = RequiredParam(params, "action");
+  if (!action_text.ok()) return action_text.status();
+  absl::StatusOr<Action> action = ParseActionParam(*action_text);
+  if (!action.ok()) return action.status();
+  query.action = *action;
+  absl::StatusOr<Dimension> dimension = RequiredCellDimension(params);
+  if (!dimension.ok()) return dimension.status();
+  query.dimension = *dimension;
+  absl::StatusOr<std::string> metric_text = RequiredParam(params, "metric");
+  if (!metric_text.ok()) return metric_text.status();
+  std::optional<TopMetric> metric = ParseTopMetric(*metric_text);
+  if (!metric) return absl::InvalidArgumentError("metric must be count or sum_price");
+  query.metric = *metric;
+  absl::StatusOr<int32_t> limit = OptionalLimit(params, kDefaultTopLimit);
+  if (!limit.ok()) return limit.status();
+  if (*limit > kMaxTopLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("limit must be at most ", kMaxTopLimit));
+  }
+  query.limit = *limit;
+  return query;
+}
+
+absl::StatusOr<CatalogueQuery> ParseCatalogueQuery(const QueryParams& params) {
+  CatalogueQuery query;
+  absl::StatusOr<std::string> text = RequiredParam(params, "dimension");
+  if (!text.ok()) return text.status();
+  std::optional<Dimension> dimension = ParseDimension(*text);
+  if (!dimension) {
+    return absl::InvalidArgumentError(
+        "dimension must be origin, brand_id, category_id, country or device");
+  }
+  query.dimension = *dimension;
+  for (auto [name, field] :
+       {std::pair{"new_since", &query.new_since}, std::pair{"silent_since", &query.silent_since}}) {
+    std::optional<std::string> value;
+    if (absl::Status s = OptionalParam(params, name, &value); !s.ok()) return s;
+    if (!value) continue;
+    absl::StatusOr<EpochMillis> time = ParseRangeTime(*value);
+    if (!time.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " must be a time, YYYY-MM-DDTHH:MM:SS[.mmm] (UTC)"));
+    }
+    *field = *time;
+  }
+  return query;
+}
+
+absl::StatusOr<AnomalyQuery> ParseAnomalyQuery(const QueryParams& params) {
+  AnomalyQuery query;
+  absl::StatusOr<TimeRange> range = RequiredRange(params);
+  if (!range.ok()) return range.status();
+  query.range = *range;
+  absl::StatusOr<Dimension> dimension = RequiredCellDimension(params);
+  if (!dimension.ok()) return dimension.status();
+  query.dimension = *dimension;
+  std::optional<std::string> action_text;
+  if (absl::Status s = OptionalParam(params, "action", &action_text); !s.ok()) return s;
+  if (action_text) {
+    absl::StatusOr<Action> action = ParseActionParam(*action_text);
+    if (!action.ok()) return action.status();
+    query.action = *action;
+  }
+  return query;
+}
+
+absl::StatusOr<SessionQuery> ParseSessionQuery(const QueryParams& params, int64_t gap_ms) {
+  SessionQuery query;
+  absl::StatusOr<TimeRange> range = RequiredRange(params);
+  if (!range.ok()) return range.status();
+  query.range = *range;
+  absl::StatusOr<int32_t> limit = OptionalLimit(params, kDefaultSessionLimit);
+  if (!limit.ok()) return limit.status();
+  query.limit = *limit;
+  query.gap_ms = gap_ms;
+  return query;
+}
+
 bool IsValidUtf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {

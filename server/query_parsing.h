@@ -1,4 +1,4 @@
-// Query-string handling of the HTTP API (SPEC §2, §4, §5), apart from cpp-httplib so that it
+// Query-string handling of the HTTP API (SPEC §2, §4, §5, §9), apart from cpp-httplib so that it
 // can be unit-tested and fuzzed on its own: the server hands over the raw query string of the
 // request target, and gets back a validated query or InvalidArgument with a message fit for
 // the {"error": ...} body.
@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "allezon/aggregate_index.h"
+#include "allezon/analytics.h"
 #include "allezon/time.h"
 
 namespace allezon::server {
@@ -48,6 +49,25 @@ absl::StatusOr<ProfileQuery> ParseProfileQuery(const QueryParams& params);
 // time_range, action, aggregates (each required), origin, brand_id, category_id (optional).
 // Whole-minute and maximum-length checks of the range are the library's (AggregateIndex).
 absl::StatusOr<AggregateQuery> ParseAggregateQuery(const QueryParams& params);
+
+// The analyst queries (SPEC §9). Names are case-sensitive, as in the JSON answers. Whole-
+// minute and maximum-length checks of ranges are the library's (Analytics).
+
+// GET /top: time_range, action, dimension (origin, brand_id, category_id), metric (count,
+// sum_price), each required; limit optional, default 10, at most 1,000.
+absl::StatusOr<TopQuery> ParseTopQuery(const QueryParams& params);
+
+// GET /catalogue: dimension (origin, brand_id, category_id, country, device) required;
+// new_since and silent_since optional, each a time in the form of a range bound.
+absl::StatusOr<CatalogueQuery> ParseCatalogueQuery(const QueryParams& params);
+
+// GET /anomalies: time_range and dimension (origin, brand_id, category_id) required, action
+// optional.
+absl::StatusOr<AnomalyQuery> ParseAnomalyQuery(const QueryParams& params);
+
+// GET /user_sessions/{cookie}: time_range required, limit optional (default 20); the gap
+// between sessions is the server's (--session-gap-minutes).
+absl::StatusOr<SessionQuery> ParseSessionQuery(const QueryParams& params, int64_t gap_ms);
 
 // A non-negative decimal integer of any length; values beyond int32 mean "no limit" and are
 // clamped to INT32_MAX (the profile cap applies anyway). No sign, no spaces.

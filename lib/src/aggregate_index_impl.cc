@@ -521,4 +521,78 @@ absl::StatusOr<AggregateResult> AggregateIndexImpl::Query(const AggregateQuery& 
   return result;
 }
 
+absl::Status AggregateIndexImpl::VisitFieldCells(
+    TimeRange range, Dimension dimension, std::optional<Action> action,
+    absl::FunctionRef<void(const FieldCell&)> visit) const {
+  const uint8_t mask = dimension == Dimension::kOrigin    ? kOriginBit
+                       : dimension == Dimension::kBrandId ? kBrandBit
+                                                          : kCategoryBit;
+  const auto wanted = [&](uint8_t cell_action) {
+    return !action.has_value() || cell_action == static_cast<uint8_t>(*action);
+  };
+  std::shared_lock lock(mu_);
+  ReadScope scope(*storage_);
+  if (!scope.status().ok()) return scope.status();
+  // Open minutes are emitted as the block walk passes them, so minutes never go backwards.
+  std::vector<int64_t> open_minutes;
+  for (const auto& [minute, cells] : open_) {
+    if (minute >= range.begin && minute < range.end) open_minutes.push_back(minute);
+  }
+  std::sort(open_minutes.begin(), open_minutes.end());
+  size_t next_open = 0;
+  const auto emit_open_before = [&](int64_t limit) {
+    for (; next_open < open_minutes.size() && open_minutes[next_open] < limit; ++next_open) {
+      const int64_t minute = open_minutes[next_open];
+      for (const auto& [key, value] : open_.at(minute)) {
+        if (key.mask != mask || !wanted(key.action)) continue;
+        const uint32_t id = mask == kOriginBit  ? key.origin
+                            : mask == kBrandBit ? key.brand
+                                                : key.category;
+        visit(FieldCell{minute, key.action, id, value.count, value.sum});
+      }
+    }
+  };
+  Cursor cursor;
+  if (absl::Status s = cursor.Open(scope.txn(), storage_->agg_blocks); !s.ok()) return s;
+  const std::string start = BlockKey(range.begin, 0, 0);
+  MDB_val key = ToVal(start), value;
+  const size_t width = EntryWidth(mask);
+  for (absl::StatusOr<bool> more = cursor.Seek(MDB_SET_RANGE, &key, &value);;
+       more = cursor.Seek(MDB_NEXT, &key, &value)) {
+    if (!more.ok()) return more.status();
+    if (!*more || key.mv_size != 10) break;
+    const int64_t minute = MinuteOfKey(key);
+    if (minute >= range.end) break;
+    const char* k = static_cast<const char*>(key.mv_data);
+    const uint8_t block_action = static_cast<uint8_t>(k[8]);
+    if (static_cast<uint8_t>(k[9]) != mask || !wanted(block_action)) continue;
+    emit_open_before(minute);
+    const std::string_view block = ToView(value);
+    if (block.size() % width != 0) return absl::DataLossError("aggregate block damaged");
+    for (size_t offset = 0; offset < block.size(); offset += width) {
+      const char* entry = block.data() + offset;
+      visit(FieldCell{minute, block_action, GetBigEndian32(entry),
+                      static_cast<int64_t>(GetFixed64(entry + 4)),
+                      static_cast<int64_t>(GetFixed64(entry + 12))});
+    }
+  }
+  emit_open_before(range.end);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EpochMillis> AggregateIndexImpl::FirstMinute() const {
+  std::shared_lock lock(mu_);
+  ReadScope scope(*storage_);
+  if (!scope.status().ok()) return scope.status();
+  EpochMillis first = kMaxTime;
+  for (const auto& [minute, cells] : open_) first = std::min(first, minute);
+  Cursor cursor;
+  if (absl::Status s = cursor.Open(scope.txn(), storage_->agg_blocks); !s.ok()) return s;
+  MDB_val key, value;
+  absl::StatusOr<bool> found = cursor.Seek(MDB_FIRST, &key, &value);
+  if (!found.ok()) return found.status();
+  if (*found && key.mv_size == 10) first = std::min(first, MinuteOfKey(key));
+  return first;
+}
+
 }  // namespace allezon::internal

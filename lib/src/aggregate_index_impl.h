@@ -25,7 +25,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "allezon/aggregate_index.h"
+#include "allezon/analytics.h"
 #include "storage.h"
 
 namespace allezon::internal {
@@ -41,11 +43,32 @@ struct AggregateDelta {
   uint64_t sequence = 0;  // the tag's log sequence
 };
 
+// One cell of a one-field mask ({origin}, {brand} or {category}), for the analyst queries.
+struct FieldCell {
+  int64_t minute = 0;
+  uint8_t action = 0;
+  uint32_t id = 0;  // the field's string pool id
+  int64_t count = 0;
+  int64_t sum = 0;
+};
+
 class AggregateIndexImpl final : public AggregateIndex {
  public:
   explicit AggregateIndexImpl(const Storage* storage) : storage_(storage) {}
 
   absl::StatusOr<AggregateResult> Query(const AggregateQuery& query) const override;
+
+  // Any thread: calls visit(cell) for every cell of the one-field mask of `dimension`
+  // (origin, brand_id or category_id) in the minutes of `range` (whole minutes), of `action`
+  // (both when not set), in nondecreasing minute order. A minute may give a cell twice — its
+  // folded block, then the tags since it was folded — which the visitor sums. One consistent
+  // state, as Query sees it.
+  absl::Status VisitFieldCells(TimeRange range, Dimension dimension, std::optional<Action> action,
+                               absl::FunctionRef<void(const FieldCell&)> visit) const;
+  // Any thread: the first minute holding any tag (kMaxTime when none), and the first minute
+  // the retention keeps (kMinTime before any tag).
+  absl::StatusOr<EpochMillis> FirstMinute() const;
+  EpochMillis RetainedFrom() const { return RetainedFrom(newest_time()); }
 
   // At open, before any other call: restores the newest time and replays the open minutes
   // from the tag log. A database of the previous format also has `legacy_log` (0 when not):

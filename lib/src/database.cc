@@ -24,6 +24,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl_compat.h"
 #include "aggregate_index_impl.h"
+#include "analytics_impl.h"
+#include "catalogue.h"
 #include "page_check.h"
 #include "profile_staging.h"
 #include "storage.h"
@@ -40,10 +42,13 @@ using internal::Txn;
 using internal::UserTagStoreImpl;
 
 constexpr std::string_view kFormatKey = "format";
-constexpr std::string_view kFormatValue = "allezon/3";
-// The previous format, opened and converted in place: it kept a second log of its own for
-// the aggregates ("agg_log"), which the tag log (profile_log) has made redundant.
-constexpr std::string_view kPreviousFormatValue = "allezon/2";
+constexpr std::string_view kFormatValue = "allezon/4";
+// The previous format, opened and converted in place: it had no catalogue, which is then
+// built from the tags the database holds.
+constexpr std::string_view kPreviousFormatValue = "allezon/3";
+// The format before, converted in place too: it also kept a second log of its own for the
+// aggregates ("agg_log"), which the tag log (profile_log) has made redundant.
+constexpr std::string_view kAggregateLogFormatValue = "allezon/2";
 constexpr const char* kLegacyAggregateLog = "agg_log";
 // Source positions live in `meta` under this prefix (the format's other keys never start
 // with it), 8-byte big-endian sequences.
@@ -55,7 +60,7 @@ std::string SourcePositionKey(std::string_view source) {
 }
 
 constexpr const char* kDatabaseNames[] = {"meta",        "strings",    "string_ids", "profiles",
-                                          "profile_log", "agg_blocks", "agg_marks"};
+                                          "profile_log", "agg_blocks", "agg_marks",  "catalogue"};
 
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
@@ -83,7 +88,12 @@ absl::Status ValidateOptions(const Options& options) {
 
 class DatabaseImpl final : public Database {
  public:
-  DatabaseImpl() : staging_(&storage_), user_tags_(&storage_, &staging_), aggregates_(&storage_) {}
+  DatabaseImpl()
+      : staging_(&storage_),
+        user_tags_(&storage_, &staging_),
+        aggregates_(&storage_),
+        catalogue_(&storage_),
+        analytics_(&storage_, &aggregates_, &catalogue_, &user_tags_) {}
   ~DatabaseImpl() override;
 
   absl::Status OpenEnvironment(const Options& options);
@@ -95,6 +105,7 @@ class DatabaseImpl final : public Database {
   absl::StatusOr<uint64_t> GetSourcePosition(std::string_view source) const override;
   const UserTagStore& user_tags() const override { return user_tags_; }
   const AggregateIndex& aggregates() const override { return aggregates_; }
+  const Analytics& analytics() const override { return analytics_; }
   DatabaseStats Stats() const override;
   absl::Status SetMaxMapSize(uint64_t bytes) override;
   absl::Status Backup(const std::string& directory) const override;
@@ -134,6 +145,8 @@ class DatabaseImpl final : public Database {
   internal::ProfileStaging staging_;
   UserTagStoreImpl user_tags_;
   AggregateIndexImpl aggregates_;
+  internal::Catalogue catalogue_;
+  internal::AnalyticsImpl analytics_;
   int lock_fd_ = -1;
 
   std::mutex queue_mu_;
@@ -278,9 +291,9 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       }
     }
   }
-  MDB_dbi* handles[] = {&storage_.meta,     &storage_.strings,     &storage_.string_ids,
-                        &storage_.profiles, &storage_.profile_log, &storage_.agg_blocks,
-                        &storage_.agg_marks};
+  MDB_dbi* handles[] = {&storage_.meta,      &storage_.strings,     &storage_.string_ids,
+                        &storage_.profiles,  &storage_.profile_log, &storage_.agg_blocks,
+                        &storage_.agg_marks, &storage_.catalogue};
   for (size_t i = 0; i < std::size(handles); ++i) {
     if (int rc = mdb_dbi_open(txn->get(), kDatabaseNames[i], MDB_CREATE, handles[i]); rc != 0) {
       return LmdbError(rc, absl::StrCat("cannot open table ", kDatabaseNames[i]));
@@ -288,10 +301,15 @@ absl::Status DatabaseImpl::InitializeDatabases() {
   }
   absl::StatusOr<std::string_view> format = txn->Get(storage_.meta, kFormatKey);
   MDB_dbi legacy_aggregate_log = 0;
-  if (format.ok() && *format == kPreviousFormatValue) {
-    if (int rc = mdb_dbi_open(txn->get(), kLegacyAggregateLog, 0, &legacy_aggregate_log); rc != 0) {
-      return LmdbError(rc, absl::StrCat("cannot open table ", kLegacyAggregateLog));
+  bool build_catalogue = false;  // a format without it: built from the tags held
+  if (format.ok() && (*format == kAggregateLogFormatValue || *format == kPreviousFormatValue)) {
+    if (*format == kAggregateLogFormatValue) {
+      if (int rc = mdb_dbi_open(txn->get(), kLegacyAggregateLog, 0, &legacy_aggregate_log);
+          rc != 0) {
+        return LmdbError(rc, absl::StrCat("cannot open table ", kLegacyAggregateLog));
+      }
     }
+    build_catalogue = true;
     if (absl::Status s = txn->Put(storage_.meta, kFormatKey, kFormatValue); !s.ok()) return s;
   } else if (format.ok()) {
     if (*format != kFormatValue) {
@@ -315,7 +333,11 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       !s.ok()) {
     return s;
   }
-  staging_.KeepLogFrom(aggregates_.LogNeededFrom());
+  if (absl::Status s = catalogue_.Recover(*txn, build_catalogue, staging_.next_sequence() - 1);
+      !s.ok()) {
+    return s;
+  }
+  staging_.KeepLogFrom(std::min(aggregates_.LogNeededFrom(), catalogue_.LogNeededFrom()));
   if (absl::Status s = txn->Commit(); !s.ok()) return s;
   writer_ = std::thread([this] { WriterLoop(); });
   return absl::OkStatus();
@@ -434,9 +456,14 @@ void DatabaseImpl::WriterLoop() {
       maintained = aggregates_.Maintain(/*force=*/true);
     }
     (void)maintained;  // a failed fold changes nothing and is retried on the next round
+    absl::Status flushed = catalogue_.Maintain(force_fold);
+    if (internal::IsMapFull(flushed) && GrowMap().ok()) {
+      flushed = catalogue_.Maintain(/*force=*/true);
+    }
+    (void)flushed;  // likewise: the log keeps what it has not flushed
     // After the round's commit and folds, before the next Write: the one place the log's
-    // trim bound follows the open minutes.
-    staging_.KeepLogFrom(aggregates_.LogNeededFrom());
+    // trim bound follows the open minutes and the catalogue's mark.
+    staging_.KeepLogFrom(std::min(aggregates_.LogNeededFrom(), catalogue_.LogNeededFrom()));
   }
 }
 
@@ -471,6 +498,7 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
                                      size_t fold_tags) {
   std::vector<TagIds> ids(tags.size());
   std::vector<AggregateDelta> deltas;
+  const uint64_t first_sequence = staging_.next_sequence();
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
     if (!txn.ok()) return txn.status();
@@ -486,7 +514,6 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
         *id = *interned;
       }
     }
-    const uint64_t first_sequence = staging_.next_sequence();
     if (absl::Status s = staging_.Write(*txn, tags, ids, fold_tags); !s.ok()) return s;
     if (absl::Status s = aggregates_.Write(*txn, tags, ids, first_sequence, &deltas); !s.ok()) {
       return s;
@@ -511,6 +538,7 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
   storage_.strings_pool.Commit();
   staging_.Commit();
   aggregates_.Apply(deltas);
+  catalogue_.Apply(tags, ids, first_sequence + tags.size() - 1);
   return absl::OkStatus();
 }
 

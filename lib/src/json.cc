@@ -138,4 +138,117 @@ std::string AggregatesToJson(const AggregateQuery& query, const AggregateResult&
   return out;
 }
 
+std::string TopToJson(const TopQuery& query, const TopResult& result) {
+  std::string out;
+  out.reserve(64 + result.rows.size() * 64);
+  internal::StringAppendStream stream(&out);
+  JsonWriter writer(stream);
+  writer.StartObject();
+  writer.Key("columns", 7);
+  writer.StartArray();
+  WriteString(writer, DimensionName(query.dimension));
+  writer.String("count", 5);
+  writer.String("sum_price", 9);
+  writer.EndArray();
+  writer.Key("rows", 4);
+  writer.StartArray();
+  for (const TopRow& row : result.rows) {
+    writer.StartArray();
+    WriteString(writer, row.value);
+    WriteString(writer, absl::StrCat(row.count));
+    WriteString(writer, absl::StrCat(row.sum_price));
+    writer.EndArray();
+  }
+  writer.EndArray();
+  writer.EndObject();
+  return out;
+}
+
+std::string CatalogueToJson(Dimension dimension, const std::vector<CatalogueEntry>& entries) {
+  std::string out;
+  out.reserve(64 + entries.size() * 128);
+  internal::StringAppendStream stream(&out);
+  JsonWriter writer(stream);
+  writer.StartObject();
+  writer.Key("dimension", 9);
+  WriteString(writer, DimensionName(dimension));
+  writer.Key("values", 6);
+  writer.StartArray();
+  for (const CatalogueEntry& entry : entries) {
+    writer.StartObject();
+    writer.Key("value", 5);
+    WriteString(writer, entry.value);
+    writer.Key("first_seen", 10);
+    WriteString(writer, FormatTagTime(entry.first_seen));
+    writer.Key("last_seen", 9);
+    WriteString(writer, FormatTagTime(entry.last_seen));
+    writer.Key("tags", 4);
+    writer.Int64(entry.tags);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.EndObject();
+  return out;
+}
+
+std::string AnomaliesToJson(Dimension dimension, const std::vector<Anomaly>& anomalies) {
+  std::string out;
+  out.reserve(32 + anomalies.size() * 160);
+  internal::StringAppendStream stream(&out);
+  JsonWriter writer(stream);
+  writer.StartObject();
+  writer.Key("anomalies", 9);
+  writer.StartArray();
+  for (const Anomaly& anomaly : anomalies) {
+    writer.StartObject();
+    writer.Key("minute", 6);
+    WriteString(writer, FormatBucketTime(anomaly.minute));
+    writer.Key("dimension", 9);
+    WriteString(writer, DimensionName(dimension));
+    writer.Key("value", 5);
+    WriteString(writer, anomaly.value);
+    writer.Key("action", 6);
+    WriteString(writer, ActionName(anomaly.action));
+    writer.Key("observed", 8);
+    writer.Int64(anomaly.observed);
+    writer.Key("expected", 8);
+    writer.Double(anomaly.expected);  // RapidJSON keeps the ".0" of whole numbers: a float
+    writer.Key("kind", 4);
+    WriteString(writer, AnomalyKindName(anomaly.kind));
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.EndObject();
+  return out;
+}
+
+std::string SessionsToJson(std::string_view cookie, const std::vector<Session>& sessions) {
+  std::string out;
+  out.reserve(64 + sessions.size() * 128);
+  internal::StringAppendStream stream(&out);
+  JsonWriter writer(stream);
+  writer.StartObject();
+  writer.Key("cookie", 6);
+  WriteString(writer, cookie);
+  writer.Key("sessions", 8);
+  writer.StartArray();
+  for (const Session& session : sessions) {
+    writer.StartObject();
+    writer.Key("start", 5);
+    WriteString(writer, FormatTagTime(session.start));
+    writer.Key("end", 3);
+    WriteString(writer, FormatTagTime(session.end));
+    writer.Key("views", 5);
+    writer.Int64(session.views);
+    writer.Key("buys", 4);
+    writer.Int64(session.buys);
+    writer.Key("revenue", 7);
+    writer.Int64(session.revenue);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.EndObject();
+  return out;
+}
+
 }  // namespace allezon

@@ -1,5 +1,6 @@
-// A database of the previous format (allezon/2), which kept the aggregates' open minutes in a
-// log of their own (`agg_log`), opens and is converted in place with nothing counted twice.
+// Databases of earlier formats open and are converted in place with nothing counted twice:
+// allezon/2, which kept the aggregates' open minutes in a log of their own (`agg_log`), and
+// allezon/3, which had no catalogue (it is built from the tags the database holds).
 #include <doctest/doctest.h>
 #include <lmdb.h>
 
@@ -7,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "allezon/database.h"
 #include "codec.h"
 #include "test_util.h"
@@ -59,6 +61,10 @@ class RawLmdb {
   }
   // Deletes the table (which the previous format did not have).
   void Drop(MDB_dbi dbi) { CheckLmdb(mdb_drop(txn_, dbi, 1), "mdb_drop"); }
+  void Delete(MDB_dbi dbi, const std::string& key) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())};
+    CheckLmdb(mdb_del(txn_, dbi, &k, nullptr), "mdb_del");
+  }
   uint32_t StringId(MDB_dbi strings, const std::string& text) {
     return internal::GetBigEndian32(Get(strings, "s" + text).data());
   }
@@ -152,8 +158,58 @@ TEST_CASE("a database of the previous format is converted in place, nothing coun
   RawLmdb raw(dir.path());
   MDB_dbi meta, legacy;
   CheckLmdb(raw.Open("meta", false, &meta), "meta");
-  CHECK(raw.Get(meta, "format") == "allezon/3");
+  CHECK(raw.Get(meta, "format") == "allezon/4");
   CHECK(raw.Open("agg_log", false, &legacy) == MDB_NOTFOUND);
+}
+
+std::string DescribeCatalogue(const Database& db, Dimension dimension) {
+  absl::StatusOr<std::vector<CatalogueEntry>> got =
+      db.analytics().Catalogue({dimension, std::nullopt, std::nullopt});
+  REQUIRE(got.ok());
+  std::string out;
+  for (const CatalogueEntry& e : *got) {
+    absl::StrAppend(&out, e.value, " ", e.first_seen - kStreamStart, " ",
+                    e.last_seen - kStreamStart, " ", e.tags, "\n");
+  }
+  return out;
+}
+
+TEST_CASE("a database without a catalogue (allezon/3) gets one built from the tags it holds") {
+  TempDir dir;
+  Options options = TestOptions(dir.path());
+  options.profile_staging_tags = 0;  // some tags folded into their lists, some only logged
+  std::vector<UserTag> tags;
+  for (int i = 0; i < 40; ++i) {
+    tags.push_back(MakeTag(kStreamStart + i * 1000, "c" + std::to_string(i % 7),
+                           i % 3 ? Action::kView : Action::kBuy, i, "o" + std::to_string(i % 4)));
+  }
+  {
+    auto db = OpenOrDie(options);
+    for (size_t i = 0; i < tags.size(); i += 8) {
+      REQUIRE(db->AddTags(std::vector<UserTag>(tags.begin() + i, tags.begin() + i + 8)).ok());
+    }
+  }
+  const std::string want = DescribeCatalogue(*OpenOrDie(options), Dimension::kOrigin);
+  CHECK(want == "o0 0 36000 10\no1 1000 37000 10\no2 2000 38000 10\no3 3000 39000 10\n");
+  {
+    // As the previous build left it: no catalogue table, no mark.
+    RawLmdb raw(dir.path());
+    MDB_dbi meta, catalogue;
+    CheckLmdb(raw.Open("meta", false, &meta), "meta");
+    CheckLmdb(raw.Open("catalogue", false, &catalogue), "catalogue");
+    raw.Put(meta, "format", "allezon/3");
+    raw.Delete(meta, "catalogue_through");
+    raw.Drop(catalogue);
+    raw.Commit();
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    auto db = OpenOrDie(options);
+    CHECK(DescribeCatalogue(*db, Dimension::kOrigin) == want);
+  }
+  RawLmdb raw(dir.path());
+  MDB_dbi meta;
+  CheckLmdb(raw.Open("meta", false, &meta), "meta");
+  CHECK(raw.Get(meta, "format") == "allezon/4");
 }
 
 }  // namespace

@@ -223,6 +223,20 @@ class ProfileBlock {
   char* next_;
 };
 
+// Parses a name given as C text ("VIEW", "origin", ...) with parse(std::string_view) ->
+// std::optional<T>; false (and InvalidArgument naming `what`) when NULL or unknown.
+template <typename T, typename Parse>
+bool ParseName(const char* text, Parse parse, const char* what, T* out, char** errptr) {
+  std::optional<T> parsed = text != nullptr ? parse(text) : std::nullopt;
+  if (!parsed) {
+    InvalidArgument(errptr, std::string(what) + ": unknown or NULL \"" +
+                                std::string(text != nullptr ? text : "") + "\"");
+    return false;
+  }
+  *out = *parsed;
+  return true;
+}
+
 absl::StatusOr<allezon::Profile> GetProfile(allezon_db_t* db, const char* cookie, int64_t begin_ms,
                                             int64_t end_ms, int32_t limit) {
   if (cookie == nullptr) return absl::InvalidArgumentError("cookie is NULL");
@@ -502,6 +516,79 @@ allezon_aggregate_row_t* allezon_aggregates(allezon_db_t* db,
         *n_rows = n;
         return rows;
       });
+}
+
+// ---- Analyst queries ------------------------------------------------------------------------
+
+char* allezon_top_json(allezon_db_t* db, int64_t begin_ms, int64_t end_ms, const char* action,
+                       const char* dimension, const char* metric, int32_t limit, char** errptr) {
+  return Guard(errptr, static_cast<char*>(nullptr), [&]() -> char* {
+    if (!CheckDb(db, errptr)) return nullptr;
+    allezon::TopQuery query;
+    query.range = allezon::TimeRange{begin_ms, end_ms};
+    query.limit = limit;
+    if (!ParseName(action, allezon::ParseAction, "action", &query.action, errptr) ||
+        !ParseName(dimension, allezon::ParseDimension, "dimension", &query.dimension, errptr) ||
+        !ParseName(metric, allezon::ParseTopMetric, "metric", &query.metric, errptr)) {
+      return nullptr;
+    }
+    absl::StatusOr<allezon::TopResult> result = db->rep->analytics().Top(query);
+    if (SaveError(errptr, result.status())) return nullptr;
+    return CopyString(allezon::TopToJson(query, *result));
+  });
+}
+
+char* allezon_catalogue_json(allezon_db_t* db, const char* dimension, const int64_t* new_since_ms,
+                             const int64_t* silent_since_ms, char** errptr) {
+  return Guard(errptr, static_cast<char*>(nullptr), [&]() -> char* {
+    if (!CheckDb(db, errptr)) return nullptr;
+    allezon::CatalogueQuery query;
+    if (!ParseName(dimension, allezon::ParseDimension, "dimension", &query.dimension, errptr)) {
+      return nullptr;
+    }
+    if (new_since_ms != nullptr) query.new_since = *new_since_ms;
+    if (silent_since_ms != nullptr) query.silent_since = *silent_since_ms;
+    absl::StatusOr<std::vector<allezon::CatalogueEntry>> result =
+        db->rep->analytics().Catalogue(query);
+    if (SaveError(errptr, result.status())) return nullptr;
+    return CopyString(allezon::CatalogueToJson(query.dimension, *result));
+  });
+}
+
+char* allezon_anomalies_json(allezon_db_t* db, int64_t begin_ms, int64_t end_ms,
+                             const char* dimension, const char* action, char** errptr) {
+  return Guard(errptr, static_cast<char*>(nullptr), [&]() -> char* {
+    if (!CheckDb(db, errptr)) return nullptr;
+    allezon::AnomalyQuery query;
+    query.range = allezon::TimeRange{begin_ms, end_ms};
+    if (!ParseName(dimension, allezon::ParseDimension, "dimension", &query.dimension, errptr)) {
+      return nullptr;
+    }
+    if (action != nullptr) {
+      allezon::Action parsed;
+      if (!ParseName(action, allezon::ParseAction, "action", &parsed, errptr)) return nullptr;
+      query.action = parsed;
+    }
+    absl::StatusOr<std::vector<allezon::Anomaly>> result = db->rep->analytics().Anomalies(query);
+    if (SaveError(errptr, result.status())) return nullptr;
+    return CopyString(allezon::AnomaliesToJson(query.dimension, *result));
+  });
+}
+
+char* allezon_user_sessions_json(allezon_db_t* db, const char* cookie, int64_t begin_ms,
+                                 int64_t end_ms, int32_t limit, int64_t gap_ms, char** errptr) {
+  return Guard(errptr, static_cast<char*>(nullptr), [&]() -> char* {
+    if (!CheckDb(db, errptr)) return nullptr;
+    if (cookie == nullptr) {
+      InvalidArgument(errptr, "cookie is NULL");
+      return nullptr;
+    }
+    const allezon::SessionQuery query{allezon::TimeRange{begin_ms, end_ms}, limit, gap_ms};
+    absl::StatusOr<std::vector<allezon::Session>> result =
+        db->rep->analytics().UserSessions(cookie, query);
+    if (SaveError(errptr, result.status())) return nullptr;
+    return CopyString(allezon::SessionsToJson(cookie, *result));
+  });
 }
 
 // ---- Time helpers ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #define ALLEZON_ALLEZON_HPP_
 
 #include "allezon/aggregate_index.h"
+#include "allezon/analytics.h"
 #include "allezon/database.h"
 #include "allezon/json.h"
 #include "allezon/options.h"

@@ -1,8 +1,8 @@
 // Database: one LMDB environment holding the user tag store and the aggregate index.
 //
 // Ownership: Database::Open returns the sole owner; destroying it finishes queued writes,
-// stops the writer thread and closes the environment. user_tags() and aggregates() return
-// references valid for the Database's lifetime.
+// stops the writer thread and closes the environment. user_tags(), aggregates() and
+// analytics() return references valid for the Database's lifetime.
 //
 // Thread-safety: every method may be called from any number of threads at once. Writes are
 // funnelled to one writer thread that group-commits whatever is queued into one LMDB
@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "allezon/aggregate_index.h"
+#include "allezon/analytics.h"
 #include "allezon/export.h"
 #include "allezon/options.h"
 #include "allezon/user_tag.h"
@@ -102,6 +103,8 @@ class ALLEZON_EXPORT Database {
 
   virtual const UserTagStore& user_tags() const = 0;
   virtual const AggregateIndex& aggregates() const = 0;
+  // The analyst queries of SPEC §9 (top values, catalogue, anomalies, sessions).
+  virtual const Analytics& analytics() const = 0;
 
   virtual DatabaseStats Stats() const = 0;
 

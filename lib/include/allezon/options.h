@@ -36,8 +36,9 @@ struct Options {
 
   // Aggregates of recent minutes are kept in memory (and in a durable log) and folded into
   // their compact on-disk form once the newest event time is this far past the minute's
-  // end, or at the latest every aggregate_fold_interval_ms of wall time. Default 60 s.
-  // Must be >= 0. Only affects speed and memory, never answers.
+  // end (aggregate_fold_delay_ms, default 60 s), checked every aggregate_fold_interval_ms of
+  // wall time (default 1 s), which is also how often at most the catalogue's changes are
+  // written out of memory. Both must be >= 0. Only affect speed and memory, never answers.
   int64_t aggregate_fold_delay_ms = 60'000;
   int64_t aggregate_fold_interval_ms = 1'000;
 

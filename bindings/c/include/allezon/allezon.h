@@ -1,7 +1,7 @@
 /* Allezon C API: a stable C ABI over the allezon event store (library allezon_c).
  *
  * For C programs and for other languages in-process (Python ctypes, Go cgo, Rust, JNI...).
- * The semantics are those of the C++ API and the HTTP contract (SPEC.md §1-§5): tags are
+ * The semantics are those of the C++ API and the HTTP contract (SPEC.md §1-§5, §9): tags are
  * stored durably before an add returns, profiles list each action's tags newest first,
  * aggregates give one row per minute of the range.
  *
@@ -255,6 +255,40 @@ ALLEZON_C_EXPORT char* allezon_aggregates_json(allezon_db_t* db, int64_t begin_m
 ALLEZON_C_EXPORT allezon_aggregate_row_t* allezon_aggregates(allezon_db_t* db,
                                                              const allezon_aggregate_query_t* query,
                                                              size_t* n_rows, char** errptr);
+
+/* ---- Analyst queries (SPEC §9) ---------------------------------------------------------- */
+/* Each returns the JSON the HTTP endpoint of the same name answers, byte for byte. Names are
+ * the JSON ones: dimension "origin", "brand_id", "category_id" (and for the catalogue also
+ * "country", "device"), action "VIEW" / "BUY", metric "count" / "sum_price". Bad names and
+ * out-of-range numbers are InvalidArgument. */
+
+/* GET /top: the values of `dimension` among the tags of `action` in [begin_ms, end_ms) (whole
+ * minutes), by `metric` descending, ties by value ascending, at most `limit` (0..1000; the
+ * HTTP default is 10). {"columns": [...], "rows": [["value", "count", "sum_price"], ...]} */
+ALLEZON_C_EXPORT char* allezon_top_json(allezon_db_t* db, int64_t begin_ms, int64_t end_ms,
+                                        const char* action, const char* dimension,
+                                        const char* metric, int32_t limit, char** errptr);
+
+/* GET /catalogue: every value `dimension` ever had, with its first and last event time and
+ * tag count, sorted by value. new_since_ms keeps values first seen at or after it,
+ * silent_since_ms those last seen before it; NULL = no such filter. */
+ALLEZON_C_EXPORT char* allezon_catalogue_json(allezon_db_t* db, const char* dimension,
+                                              const int64_t* new_since_ms,
+                                              const int64_t* silent_since_ms, char** errptr);
+
+/* GET /anomalies: the spikes and drops of [begin_ms, end_ms) (whole minutes) for `dimension`
+ * (origin, brand_id or category_id); action NULL = both. The detector: allezon/analytics.h. */
+ALLEZON_C_EXPORT char* allezon_anomalies_json(allezon_db_t* db, int64_t begin_ms, int64_t end_ms,
+                                              const char* dimension, const char* action,
+                                              char** errptr);
+
+/* GET /user_sessions/{cookie}: the cookie's stored tags in [begin_ms, end_ms) cut into visits
+ * where two tags are gap_ms (>= 1) or more apart, newest first, at most limit (>= 0; the HTTP
+ * default is 20). */
+#define ALLEZON_DEFAULT_SESSION_GAP_MS INT64_C(1800000) /* 30 minutes */
+ALLEZON_C_EXPORT char* allezon_user_sessions_json(allezon_db_t* db, const char* cookie,
+                                                  int64_t begin_ms, int64_t end_ms, int32_t limit,
+                                                  int64_t gap_ms, char** errptr);
 
 /* ---- Time helpers ----------------------------------------------------------------------- */
 
