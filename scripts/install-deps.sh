@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project builds with; `install-deps.sh test` adds what the
 # test command needs besides (clang and its sanitizer runtimes, for the fuzzing smoke run, and
-# the cluster's packages), `install-deps.sh cluster` what scripts/cluster.sh runs.
+# the cluster's packages, Chromium for the dashboard's browser test), `install-deps.sh cluster`
+# what scripts/cluster.sh runs.
 # Idempotent and quick when everything is already there (no apt-get call at all).
 set -euo pipefail
 
@@ -11,11 +12,14 @@ packages=(
   python3 curl
   # allezon-server always builds its cluster mode (server/cluster), which links these.
   libnats-dev zlib1g-dev
+  # Chart.js, embedded into allezon-server for the dashboard (GET /).
+  libjs-chart.js
 )
 # The cluster (SPEC §8): NATS JetStream for the log, HAProxy for the front door, libnats to
 # build the nodes. The test suite runs cluster tests, so `test` needs them too.
 case "${1:-}" in
-  test) packages+=(clang libclang-rt-14-dev nats-server haproxy libnats-dev) ;;
+  # chromium: the dashboard's browser test (tests/browser).
+  test) packages+=(clang libclang-rt-14-dev nats-server haproxy libnats-dev chromium) ;;
   cluster) packages+=(nats-server haproxy libnats-dev) ;;
 esac
 # Optional extras: benchmarks (Google Benchmark, wrk), fuzzing (clang), backups (mdb_copy).

@@ -13,6 +13,7 @@
 #include "allezon/time.h"
 #include "allezon/user_tag.h"
 #include "analyst_api.h"
+#include "dashboard.h"
 #include "http_server.h"
 #include "log.h"
 #include "query_parsing.h"
@@ -153,6 +154,7 @@ void HttpApi::Register(HttpServer& server) {
   server.Post("/admin/max-map-size", [this](Req q, Res r) { SetMaxMapSize(q, r); });
   server.Post("/admin/backup", [this](Req q, Res r) { Backup(q, r); });
   RegisterAnalystApi(server, database_, {options_.session_gap_ms, cluster_ != nullptr});
+  RegisterDashboard(server);  // GET /: the campaign dashboard (SPEC §9)
   if (cluster_ != nullptr) cluster_->Register(server);
 
   // A known path with the wrong method is a 405, not a 404.
