@@ -29,6 +29,9 @@ constexpr int64_t kApiWaitMs = 1000;
 constexpr int kFetchBatch = 512;
 constexpr int64_t kFetchWaitMs = 250;  // a waiting pull request; short, so Stop is prompt
 constexpr auto kIdleCheckEvery = milliseconds(500);
+// Every append leaves a heap entry that falls due after attempt_timeout, mostly stale by then;
+// waking a little late handles them in batches instead of one wakeup each.
+constexpr auto kTimerSlack = milliseconds(5);
 // Waiting for a callback to return gives up after this. Closures own what they touch, so
 // giving up is safe; it only happens when a user callback blocks that long.
 constexpr auto kCallbackDrain = std::chrono::seconds(5);
@@ -225,7 +228,7 @@ struct Core {
       const Wake next = wakes.top();
       const auto now = Clock::now();
       if (next.at > now) {
-        cv.wait_until(lock, next.at);
+        cv.wait_until(lock, next.at + kTimerSlack);
         continue;
       }
       wakes.pop();
@@ -304,11 +307,12 @@ struct ReaderState {
   uint64_t from = 1;
   std::function<uint64_t(const ReadBatch&)> apply;
 
+  // The thread is detached: a destroyed Reader only waits until no apply runs, and the
+  // thread ends after its current call (the log's destructor waits for that).
   std::mutex mu;
   std::condition_variable cv;
-  bool stop = false;
-  std::mutex join_mu;
-  std::thread thread;
+  bool stop = false, in_apply = false, finished = false;
+  std::thread::id thread_id;
 
   // The reader thread's own.
   jsCtx* js = nullptr;
@@ -318,19 +322,32 @@ struct ReaderState {
   bool truncated = false;     // to report on the next batch
   std::vector<LogEntry> entries;
 
-  void Stop() {
+  void RequestStop() {
+    std::lock_guard lock(mu);
+    stop = true;
+    cv.notify_all();
+  }
+  void WaitNoApply() {
+    std::unique_lock lock(mu);
+    if (thread_id == std::this_thread::get_id()) return;  // from apply: the loop ends after it
+    cv.wait(lock, [&] { return !in_apply; });
+    apply = nullptr;  // never called again: release what it holds now, on the caller's thread
+  }
+  void WaitFinished(Clock::time_point deadline) {
+    std::unique_lock lock(mu);
+    cv.wait_until(lock, deadline, [&] { return finished; });
+  }
+  uint64_t Apply(const ReadBatch& batch, uint64_t next) {
     {
       std::lock_guard lock(mu);
-      stop = true;
+      if (stop) return next;
+      in_apply = true;
     }
+    const uint64_t wanted = apply(batch);
+    std::lock_guard lock(mu);
+    in_apply = false;
     cv.notify_all();
-    std::lock_guard lock(join_mu);
-    if (!thread.joinable()) return;
-    if (thread.get_id() == std::this_thread::get_id()) {
-      thread.detach();  // destroyed from its own apply: the loop ends once apply returns
-    } else {
-      thread.join();
-    }
+    return wanted;
   }
   bool Stopped() {
     std::lock_guard lock(mu);
@@ -359,20 +376,36 @@ struct ReaderState {
     return std::max<uint64_t>(next, 1);
   }
 
-  // An ephemeral consumer starting at `next`, this reader's alone (the caller keeps the
-  // position, so nothing is acked), in memory and R1: losing it costs only re-creating it.
-  bool CreateConsumer(uint64_t next) {
-    jsErrCode jerr = static_cast<jsErrCode>(0);
+  // The server leading the stream ("" without a cluster) and the stream's first sequence.
+  bool StreamState(std::string& leader, uint64_t& first_seq) {
     jsStreamInfo* si = nullptr;
-    if (js_GetStreamInfo(&si, js, core->options.stream.c_str(), nullptr, &jerr) != NATS_OK) {
+    if (js_GetStreamInfo(&si, js, core->options.stream.c_str(), nullptr, nullptr) != NATS_OK) {
       return false;
     }
+    leader = si->Cluster != nullptr && si->Cluster->Leader != nullptr ? si->Cluster->Leader : "";
+    first_seq = si->State.FirstSeq;
+    jsStreamInfo_Destroy(si);
+    return true;
+  }
+  static std::string Host(const jsConsumerInfo* ci) {
+    return ci->Cluster != nullptr && ci->Cluster->Leader != nullptr ? ci->Cluster->Leader : "";
+  }
+
+  // An ephemeral consumer starting at `next`, this reader's alone (the caller keeps the
+  // position, so nothing is acked), in memory and R1: losing it costs only re-creating it.
+  // It must live on the stream leader: the server puts an R1 consumer on a random replica and
+  // serves it from that replica's store, and a replica recovering from a kill -9 was seen
+  // (nats-server 2.9.10) to report nothing pending for tens of seconds, or to lack acked
+  // entries, while the leader had them. So a consumer placed elsewhere is made again.
+  bool CreateConsumer(uint64_t next) {
+    std::string leader;
+    uint64_t first_seq = 0;
+    if (!StreamState(leader, first_seq)) return false;
     // Sequences are dense from 1 and trimming (MaxAge) removes the oldest first, so a start
     // below the stream's first sequence means entries from there were dropped. Whether one
     // was this partition's is unknowable once gone, so the caller is told to assume so. An
     // empty stream has FirstSeq 0 (new) or LastSeq + 1 (all expired).
-    truncated = si->State.FirstSeq > next;
-    jsStreamInfo_Destroy(si);
+    truncated = first_seq > next;
 
     jsConsumerConfig cfg;
     jsConsumerConfig_Init(&cfg);
@@ -383,12 +416,20 @@ struct ReaderState {
     cfg.InactiveThreshold = Nanos(std::chrono::seconds(30));
     cfg.Replicas = 1;
     cfg.MemoryStorage = true;
-    jsConsumerInfo* ci = nullptr;
-    if (js_AddConsumer(&ci, js, core->options.stream.c_str(), &cfg, nullptr, &jerr) != NATS_OK) {
-      return false;
+    for (int attempt = 0;; ++attempt) {
+      jsConsumerInfo* ci = nullptr;
+      if (js_AddConsumer(&ci, js, core->options.stream.c_str(), &cfg, nullptr, nullptr) !=
+          NATS_OK) {
+        return false;
+      }
+      consumer = ci->Name;
+      const bool on_leader = Host(ci) == leader;
+      jsConsumerInfo_Destroy(ci);
+      if (on_leader) break;
+      DeleteConsumer();
+      if (attempt == 8) return false;  // ~1 in 3 lands there: a moving leader, most likely
     }
-    consumer = ci->Name;
-    jsConsumerInfo_Destroy(ci);
+    jsErrCode jerr = static_cast<jsErrCode>(0);
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = core->options.stream.c_str();
@@ -431,14 +472,15 @@ struct ReaderState {
       batch.pending = gap ? std::max<uint64_t>(pending, 1) : pending;
       batch.caught_up = !gap && pending == 0;
       batch.truncated = std::exchange(truncated, false);
-      const uint64_t wanted = apply(batch);
+      const uint64_t wanted = Apply(batch, next);
       if (wanted != next) return Restart(wanted, false);
     }
     return gap ? Restart(next, true) : next;
   }
 
   // Idle: asks the server what is pending. That proves the consumer still lives (an R1
-  // consumer dies with its server) and lets an empty partition be caught up.
+  // consumer dies with its server) and still sits on the stream leader, and lets an empty
+  // partition be caught up.
   uint64_t IdleCheck(uint64_t next, int& stale_checks) {
     jsConsumerInfo* ci = nullptr;
     if (js_GetConsumerInfo(&ci, js, core->options.stream.c_str(), consumer.c_str(), nullptr,
@@ -446,7 +488,13 @@ struct ReaderState {
       return Restart(next, true);
     }
     const bool all_received = ci->NumPending == 0 && ci->Delivered.Consumer == consumer_seq;
+    const std::string host = Host(ci);
     jsConsumerInfo_Destroy(ci);
+    std::string leader;
+    uint64_t first_seq = 0;
+    if (!StreamState(leader, first_seq) || host != leader) {
+      return Restart(next, true);  // the leader moved (or is unknown): follow it
+    }
     if (!all_received) {
       // Delivered but never received (lost with a connection), or pending yet not delivered:
       // the next fetch normally brings them; twice in a row, the consumer is stuck.
@@ -456,15 +504,25 @@ struct ReaderState {
     ReadBatch batch;
     batch.caught_up = true;
     batch.truncated = std::exchange(truncated, false);
-    const uint64_t wanted = apply(batch);
+    const uint64_t wanted = Apply(batch, next);
     return wanted != next ? Restart(wanted, false) : next;
   }
 
   void Run() {
+    {
+      std::lock_guard lock(mu);
+      thread_id = std::this_thread::get_id();
+    }
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = kApiWaitMs;
-    if (natsConnection_JetStream(&js, core->nc, &jo) != NATS_OK) return;
+    if (natsConnection_JetStream(&js, core->nc, &jo) == NATS_OK) Loop();
+    jsCtx_Destroy(js);
+    std::lock_guard lock(mu);
+    finished = true;
+    cv.notify_all();
+  }
+  void Loop() {
     uint64_t next = std::max<uint64_t>(from, 1);
     bool waiting = false;  // drained: wait for the next entry rather than ask for a batch
     int failures = 0, stale_checks = 0;
@@ -516,7 +574,6 @@ struct ReaderState {
       }
     }
     Restart(next, false);
-    jsCtx_Destroy(js);
   }
 };
 
@@ -524,7 +581,9 @@ class ReaderImpl final : public TagLog::Reader {
  public:
   explicit ReaderImpl(std::shared_ptr<ReaderState> state) : state_(std::move(state)) {}
   ~ReaderImpl() override {
-    if (state_) state_->Stop();
+    if (!state_) return;
+    state_->RequestStop();
+    state_->WaitNoApply();
   }
 
  private:
@@ -656,7 +715,8 @@ class TagLogImpl final : public TagLog {
         if (auto l = weak.lock()) listeners.push_back(std::move(l));
       }
     }
-    for (auto& r : readers) r->Stop();
+    for (auto& r : readers) r->RequestStop();
+    for (auto& r : readers) r->WaitNoApply();
     // No `done` may run once this returns: end the acks first, then fail what is left.
     if (c.ack_sub != nullptr) {
       natsSubscription_Unsubscribe(c.ack_sub);
@@ -664,8 +724,11 @@ class TagLogImpl final : public TagLog {
     }
     c.cv.notify_all();
     if (timer_.joinable()) timer_.join();
+    // Aborts the readers' and the stream creation's calls, ends the Listeners' subscriptions.
+    if (c.nc != nullptr) natsConnection_Close(c.nc);
     if (ensure_.joinable()) ensure_.join();
-    if (c.nc != nullptr) natsConnection_Close(c.nc);  // ends the Listeners' subscriptions
+    const auto deadline = Clock::now() + kCallbackDrain;
+    for (auto& r : readers) r->WaitFinished(deadline);
     for (auto& l : listeners) l->completion.Wait();
   }
 
@@ -707,8 +770,7 @@ class TagLogImpl final : public TagLog {
       std::erase_if(core_->readers, [](const auto& weak) { return weak.expired(); });
       core_->readers.push_back(state);
     }
-    // The thread holds the state too: a reader destroyed from its own apply detaches it.
-    state->thread = std::thread([state] { state->Run(); });
+    std::thread([state] { state->Run(); }).detach();
     return std::make_unique<ReaderImpl>(std::move(state));
   }
 
@@ -772,6 +834,9 @@ absl::StatusOr<std::unique_ptr<TagLog>> TagLog::Open(const TagLogOptions& option
       options.append_timeout.count() <= 0 || options.attempt_timeout.count() <= 0 ||
       options.max_age.count() <= 0 || options.duplicate_window.count() <= 0) {
     return absl::InvalidArgumentError("tag log: partitions, replicas (1-5) and times must be > 0");
+  }
+  if (options.duplicate_window > options.max_age) {  // JetStream would refuse the stream
+    return absl::InvalidArgumentError("tag log: the duplicate window exceeds max_age");
   }
   auto core = std::make_shared<Core>();
   core->options = options;
