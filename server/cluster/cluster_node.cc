@@ -14,6 +14,7 @@
 #include "http_api.h"
 #include "http_server.h"
 #include "log.h"
+#include "peer_calls.h"
 #include "rapidjson/document.h"
 #include "rapidjson/stringbuffer.h"
 #include "rapidjson/writer.h"
@@ -41,85 +42,6 @@ std::string Subject(const ClusterConfig& config, int partition) {
 // logged); each node listens to its peers' only.
 std::string HeartbeatSubject(const ClusterConfig& config, std::string_view node) {
   return absl::StrCat("allezon-heartbeat.", config.nats.stream, ".", Sv(node));
-}
-
-std::string PercentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    }
-  }
-  return out;
-}
-
-std::string AggregateQueryString(std::string_view group, const AggregateQuery& query) {
-  std::string out = absl::StrCat("group=", PercentEncode(group), "&begin=", query.range.begin,
-                                 "&end=", query.range.end,
-                                 "&action=", Sv(ActionName(query.action)));
-  for (auto [name, value] : {std::pair{"origin", &query.origin},
-                             std::pair{"brand_id", &query.brand_id},
-                             std::pair{"category_id", &query.category_id}}) {
-    if (value->has_value()) absl::StrAppend(&out, "&", name, "=", PercentEncode(**value));
-  }
-  return out;
-}
-
-// One GET to a peer; the body of a 200, InvalidArgument for a 400 (the query's fault, the
-// same on every node), Unavailable for anything else.
-absl::StatusOr<std::string> PeerGet(const NodeSpec& node, const std::string& target,
-                                    const ClusterNodeOptions& options) {
-  httplib::Client client(node.host, node.port);
-  client.set_connection_timeout(options.peer_connect_timeout);
-  client.set_read_timeout(options.peer_timeout);
-  client.set_write_timeout(options.peer_timeout);
-  httplib::Result result = client.Get(target.c_str());
-  if (!result) {
-    return absl::UnavailableError(
-        absl::StrCat(node.id, " did not answer: ", httplib::to_string(result.error())));
-  }
-  if (result->status == 200) return std::move(result->body);
-  std::string message = result->body;
-  rapidjson::Document error;
-  if (!error.Parse(result->body.data(), result->body.size()).HasParseError() &&
-      error.IsObject() && error.HasMember("error") && error["error"].IsString()) {
-    message = error["error"].GetString();
-  }
-  if (result->status == 400) return absl::InvalidArgumentError(message);
-  return absl::UnavailableError(absl::StrCat(node.id, " answered ", result->status, ": ", message));
-}
-
-absl::StatusOr<AggregateResult> ParseRows(std::string_view body) {
-  rapidjson::Document doc;
-  if (doc.Parse(body.data(), body.size()).HasParseError() || !doc.IsObject() ||
-      !doc.HasMember("rows") || !doc["rows"].IsArray()) {
-    return absl::UnavailableError("a peer's partial aggregate is not valid JSON");
-  }
-  AggregateResult result;
-  for (const auto& row : doc["rows"].GetArray()) {
-    if (!row.IsArray() || row.Size() != 3 || !row[0].IsInt64() || !row[1].IsInt64() ||
-        !row[2].IsInt64()) {
-      return absl::UnavailableError("a peer's partial aggregate has a malformed row");
-    }
-    result.rows.push_back({row[0].GetInt64(), row[1].GetInt64(), row[2].GetInt64()});
-  }
-  return result;
-}
-
-std::string RowsJson(const AggregateResult& result) {
-  std::string out = R"({"rows":[)";
-  for (size_t i = 0; i < result.rows.size(); ++i) {
-    const AggregateRow& row = result.rows[i];
-    absl::StrAppend(&out, i == 0 ? "[" : ",[", row.bucket_start, ",", row.count, ",",
-                    row.sum_price, "]");
-  }
-  out += "]}";
-  return out;
 }
 
 void SendJsonError(httplib::Response& response, const absl::Status& status) {
@@ -457,7 +379,8 @@ absl::Status ClusterNode::AppendProfileJson(std::string_view cookie, TimeRange r
   for (int owner : {partition.group->primary, partition.group->secondary}) {
     if (owner < 0 || owner == self_) continue;
     absl::StatusOr<std::string> body =
-        PeerGet(config_.nodes[static_cast<size_t>(owner)], target, options_);
+        PeerGet(config_.nodes[static_cast<size_t>(owner)], target, options_.peer_connect_timeout,
+                options_.peer_timeout);
     if (body.ok()) {
       out->append(*body);
       return absl::OkStatus();
@@ -506,7 +429,7 @@ absl::StatusOr<AggregateResult> ClusterNode::GroupAggregate(const Group& group,
       absl::StatusOr<std::string> body =
           PeerGet(config_.nodes[static_cast<size_t>(owner)],
                   absl::StrCat("/cluster/aggregates?", AggregateQueryString(group.key, query)),
-                  options_);
+                  options_.peer_connect_timeout, options_.peer_timeout);
       result = body.ok() ? ParseRows(*body) : absl::StatusOr<AggregateResult>(body.status());
     }
     if (result.ok() || absl::IsInvalidArgument(result.status())) return result;
