@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -111,6 +113,28 @@ TEST_CASE("through the front door: stream conformance, read-your-writes, exact a
                   cookie);
   }
   CheckAggregates(client, model, kStreamStart, kStreamStart + 5 * kMinute);
+
+  // Every node answers every cookie and the aggregates, owner or not (a node that does not own
+  // a partition forwards the profile query to an owner and sums the other groups' answers).
+  std::ifstream file(cluster.dir() + "/cluster.json");
+  const std::string cluster_json((std::istreambuf_iterator<char>(file)),
+                                 std::istreambuf_iterator<char>());
+  rapidjson::Document config = allezon_test::ParseJson(cluster_json);
+  REQUIRE(!config.HasParseError());
+  for (const auto& node : config["nodes"].GetArray()) {
+    const std::string address = node["address"].GetString();
+    HttpClient direct(address.substr(0, address.rfind(':')),
+                      std::stoi(address.substr(address.rfind(':') + 1)));
+    for (size_t c = 0; c < cookies.size(); c += 5) {
+      HttpResponse p = direct.Profile(cookies[c], allezon_test::ProfileRange(kStreamStart, kStreamStart + 3600'000), "20");
+      REQUIRE_MESSAGE(p.status == 200, address, " ", p.Describe());
+      CHECK_MESSAGE(allezon_test::DiffProfile(
+                        p.body, cookies[c],
+                        model.Profile(cookies[c], kStreamStart, kStreamStart + 3600'000, 20)) == "",
+                    address, " ", cookies[c]);
+    }
+    CheckAggregates(direct, model, kStreamStart, kStreamStart + 5 * kMinute);
+  }
 
   // SPEC §7 through the front door.
   HttpResponse bad = client.PostTag(R"({"time":"nope"})");
