@@ -27,8 +27,8 @@ using std::chrono::milliseconds;
 // about a second even while the cluster does not answer.
 constexpr int64_t kApiWaitMs = 1000;
 constexpr int kFetchBatch = 512;
-constexpr int64_t kFetchWaitMs = 250;  // a waiting pull request; short, so Stop is prompt
-constexpr auto kIdleCheckEvery = milliseconds(500);
+constexpr int64_t kFetchWaitMs = 1000;  // a waiting pull request: renewals are idle cost
+constexpr auto kIdleCheckEvery = milliseconds(1000);
 // Every append leaves a heap entry that falls due after attempt_timeout, mostly stale by then;
 // waking a little late handles them in batches instead of one wakeup each.
 constexpr auto kTimerSlack = milliseconds(5);
