@@ -81,7 +81,10 @@ ClusterNode::ClusterNode(ClusterConfig config, ClusterNodeOptions options)
     : config_(std::move(config)),
       options_(std::move(options)),
       self_(config_.NodeIndex(options_.node_id)),
-      positions_(config_, self_, options_.owners) {}
+      positions_(config_, self_,
+                 {options_.owners.dead_after,
+                  // No grace before the deadline: every live owner must have the tag.
+                  std::max(options_.owners.grace, options_.ingest_timeout * 2)}) {}
 
 absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterConfig config,
                                                                 ClusterNodeOptions options) {

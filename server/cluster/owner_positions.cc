@@ -113,6 +113,13 @@ void OwnerPositions::PeerReport(int node, bool ready_flag,
   {
     std::lock_guard lock(mu_);
     const auto n = static_cast<size_t>(node);
+    if (now - last_any_heard_ >= options_.dead_after) {
+      // Nobody was heard for a while: the silence was NATS's (or ours), not every peer's. Each
+      // peer gets a fresh dead_after from now, or a tag could be answered while an owner that
+      // merely went unheard still lacks it (and HAProxy still sends it that cookie's reads).
+      for (auto& heard : last_heard_) heard = std::max(heard, now);
+    }
+    last_any_heard_ = now;
     const bool was_live = LiveLocked(node, now);
     last_heard_[n] = now;
     ready_[n] = ready_flag;

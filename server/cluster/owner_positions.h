@@ -3,10 +3,11 @@
 // once every live owner of its partition has committed it (at least one must have): then a
 // profile read through HAProxy sees it whichever owner answers, also right after a failover.
 //
-// An owner is live while its heartbeats (with ready = true) keep arriving within `dead_after`;
-// this node is live while it says it is ready. A live owner that stays behind for `grace`
-// after another owner has the tag no longer holds the answer back (a wedged owner would
-// otherwise turn every tag of its partitions into a 503).
+// An owner is live while its heartbeats (with ready = true) keep arriving within `dead_after`
+// (after a silence of every peer, e.g. NATS down, each gets a fresh `dead_after`); this node is
+// live while it says it is ready. A live owner that stays behind for `grace` after another
+// owner has the tag no longer holds the answer back; the cluster node sets the grace beyond
+// its ingest timeout, preferring a 503 to a 204 that an owner's reads could miss.
 //
 // Thread-safety: every method may be called from any thread; callbacks given to Wait run on
 // the thread whose call satisfied or expired them, with no lock held.
@@ -74,6 +75,7 @@ class OwnerPositions {
   mutable std::mutex mu_;
   std::vector<std::vector<uint64_t>> applied_;  // [node][partition]
   std::vector<Clock::time_point> last_heard_;   // [node]
+  Clock::time_point last_any_heard_{};          // the newest heartbeat from any peer
   std::vector<bool> ready_;                     // [node]
   std::vector<std::multimap<uint64_t, Waiter>> waiters_;  // [partition], by sequence
   size_t waiting_ = 0;
