@@ -7,8 +7,9 @@
 // node needs the whole stream. A ring assignment (allezon-cluster ring) gives each node two
 // groups whatever the cluster's size, so commits stay grouped: one fsync per group and round.
 //
-// Ingest: tags are validated, grouped by partition, appended to the log (one entry per
-// partition per batch) and answered once the owners have applied them (OwnerPositions).
+// Ingest: tags are validated, appended to their partition's subject (one entry per tag, a
+// retry of a failed one under its first Msg-Id: RetryIds) and answered once the owners have
+// applied them (OwnerPositions).
 // Apply: one TagLog reader per owned partition commits its entries in log order, the
 // partition's position (SourcePosition "<subject>") in the same transaction; after a crash
 // it resumes from that position, so every entry is applied exactly once.
@@ -33,6 +34,7 @@
 #include "cluster_backend.h"
 #include "cluster_config.h"
 #include "owner_positions.h"
+#include "retry_ids.h"
 #include "tag_log.h"
 
 namespace allezon::cluster {
@@ -93,11 +95,13 @@ class ClusterNode final : public server::ClusterBackend {
   std::vector<std::unique_ptr<Group>> groups_;          // every group of the cluster
   std::vector<std::unique_ptr<Partition>> partitions_;  // [partition]; local ones have readers
   OwnerPositions positions_;
+  RetryIds retry_ids_{RetryIds::Options{}};
   std::unique_ptr<TagLog> log_;
   std::vector<std::unique_ptr<TagLog::Listener>> heartbeats_;  // one per peer
   std::atomic<bool> positions_changed_{false};  // applied since the last heartbeat
   std::atomic<bool> ever_ready_{false};
   std::atomic<uint64_t> ingest_failures_{0};
+  std::atomic<uint64_t> retried_tags_{0};  // sent under a failed attempt's Msg-Id
   std::atomic<uint64_t> apply_failures_{0};
   std::atomic<uint64_t> truncated_reads_{0};
   std::atomic<int64_t> last_apply_failure_ms_{0};  // steady clock; 0 once an apply succeeded

@@ -171,6 +171,15 @@ struct Core {
   // is the append's id, and the deadlines and re-sends stay ours (3.4.1's async publish keeps
   // a timeout entry per publish until its deadline, and cannot say when its callbacks end).
   void Send(const std::shared_ptr<PendingAppend>& p) {
+    // While reconnecting libnats would buffer the message and flush it after the reconnect,
+    // possibly long after this append failed: a tag stored that was answered 503.
+    if (natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED) {
+      std::lock_guard lock(mu);
+      if (pending.count(p->id) == 0) return;
+      p->last_error = "not connected to any NATS server";
+      Schedule(*p, Clock::now() + Backoff(p->errors++));
+      return;
+    }
     natsMsg* msg = nullptr;
     natsStatus s = natsMsg_Create(&msg, p->subject.c_str(), p->reply.c_str(), p->data.data(),
                                   static_cast<int>(p->data.size()));

@@ -282,6 +282,13 @@ TEST_CASE("NATS unreachable: tags get 503, queries go on from local data, it hea
   CHECK(allezon_test::DiffProfile(again.body, "after-the-outage",
                                   healed.Profile("after-the-outage", kStreamStart,
                                                  kStreamStart + 3600'000)) == "");
+  // Refused while no NATS server was up, so never sent: not stored later either (libnats
+  // would have buffered it through the reconnect).
+  HttpResponse refused_profile = client.Profile("during-the-outage", range);
+  REQUIRE(refused_profile.status == 200);
+  CHECK(allezon_test::DiffProfile(refused_profile.body, "during-the-outage",
+                                  Model().Profile("during-the-outage", kStreamStart,
+                                                  kStreamStart + 3600'000)) == "");
 }
 
 TEST_SUITE_END();
