@@ -119,10 +119,31 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
          db.profile_staging_tags = static_cast<uint64_t>(staging_tags);
          return true;
        }},
-      {"retention-hours", "H", "aggregates kept behind the newest event time (default 24)",
+      {"retention-hours", "H", "1-minute aggregates kept behind the newest event time (default 24)",
        [&db](std::string_view v) {
          if (!ParseInt64Flag(v, 1, 24 * 365 * 100, &retention_hours)) return false;
          db.retention_ms = retention_hours * 3'600'000;
+         return true;
+       }},
+      {"retention-15m-days", "D", "15-minute aggregates kept behind the newest event time (default 30)",
+       [&db](std::string_view v) {
+         int64_t days = 0;
+         if (!ParseInt64Flag(v, 1, 365 * 100, &days)) return false;
+         db.retention_15m_ms = days * 86'400'000;
+         return true;
+       }},
+      {"retention-1h-days", "D", "1-hour aggregates kept behind the newest event time (default 122)",
+       [&db](std::string_view v) {
+         int64_t days = 0;
+         if (!ParseInt64Flag(v, 1, 365 * 100, &days)) return false;
+         db.retention_1h_ms = days * 86'400'000;
+         return true;
+       }},
+      {"retention-1d-days", "D", "1-day aggregates kept behind the newest event time (default 1096)",
+       [&db](std::string_view v) {
+         int64_t days = 0;
+         if (!ParseInt64Flag(v, 1, 365 * 100, &days)) return false;
+         db.retention_1d_ms = days * 86'400'000;
          return true;
        }},
       {"initial-map-size-mb", "MB", "initial LMDB map size; it doubles as needed (default 256)",

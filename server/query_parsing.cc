@@ -150,6 +150,17 @@ absl::StatusOr<AggregateQuery> ParseAggregateQuery(const QueryParams& params) {
         std::pair{"category_id", &query.category_id}}) {
     if (absl::Status s = OptionalParam(params, name, field); !s.ok()) return s;
   }
+  std::optional<std::string> bucket;
+  if (absl::Status s = OptionalParam(params, "bucket", &bucket); !s.ok()) return s;
+  if (bucket.has_value()) {
+    std::optional<BucketSize> size = ParseBucketSize(*bucket);
+    if (!size.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown bucket \"", Sv(std::string_view(*bucket).substr(0, 64)),
+                       "\" (expected 1m, 15m, 1h or 1d)"));
+    }
+    query.bucket = *size;
+  }
   return query;
 }
 

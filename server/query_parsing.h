@@ -46,8 +46,9 @@ struct ProfileQuery {
 // time_range (required) and limit (optional, default 200).
 absl::StatusOr<ProfileQuery> ParseProfileQuery(const QueryParams& params);
 
-// time_range, action, aggregates (each required), origin, brand_id, category_id (optional).
-// Whole-minute and maximum-length checks of the range are the library's (AggregateIndex).
+// time_range, action, aggregates (each required), origin, brand_id, category_id, bucket
+// (1m, 15m, 1h or 1d; default 1m) (optional). Whole-bucket and maximum-length checks of the
+// range are the library's (AggregateIndex).
 absl::StatusOr<AggregateQuery> ParseAggregateQuery(const QueryParams& params);
 
 // The analyst queries (SPEC §9). Names are case-sensitive, as in the JSON answers. Whole-

@@ -9,6 +9,7 @@
 #include <shared_mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl_compat.h"
 #include "codec.h"
 #include "profile_log.h"
 #include "profile_record.h"
@@ -17,10 +18,6 @@
 namespace allezon::internal {
 namespace {
 
-constexpr uint8_t kOriginBit = 4;
-constexpr uint8_t kBrandBit = 2;
-constexpr uint8_t kCategoryBit = 1;
-constexpr std::array<uint8_t, 6> kStoredMasks = {0, 1, 2, 3, 4, 7};
 // More open minutes than this (out-of-order producers) are folded regardless of their age.
 constexpr size_t kMaxOpenMinutes = 64;
 constexpr std::string_view kNewestKey = "newest";
@@ -36,61 +33,8 @@ std::string MarkKey(int64_t minute) {
   return key;
 }
 
-std::string BlockKey(int64_t minute, uint8_t action, uint8_t mask) {
-  std::string key(10, '\0');
-  PutBigEndian64(key.data(), TimeKey(minute));
-  key[8] = static_cast<char>(action);
-  key[9] = static_cast<char>(mask);
-  return key;
-}
-
 int64_t MinuteOfKey(const MDB_val& key) {
   return TimeFromKey(GetBigEndian64(static_cast<const char*>(key.mv_data)));
-}
-
-// The id bytes of a cell in a block of `mask`: the present fields' ids, big-endian.
-size_t PutIds(char* out, uint8_t mask, uint32_t origin, uint32_t brand, uint32_t category) {
-  size_t n = 0;
-  if (mask & kOriginBit) PutBigEndian32(out + 4 * n++, origin);
-  if (mask & kBrandBit) PutBigEndian32(out + 4 * n++, brand);
-  if (mask & kCategoryBit) PutBigEndian32(out + 4 * n++, category);
-  return 4 * n;
-}
-
-size_t EntryWidth(uint8_t mask) { return 4 * std::popcount(mask) + 16; }
-
-struct BlockItem {
-  std::array<char, 12> ids;
-  int64_t count;
-  int64_t sum;
-};
-
-// Sums the entries of a block whose id bytes start with `prefix`; when `category` is set,
-// only those whose third id (the {o,b,c} block's category) equals *category.
-absl::Status SumBlock(std::string_view block, uint8_t mask, std::string_view prefix,
-                      const uint32_t* category, AggregateRow* row) {
-  const size_t width = EntryWidth(mask);
-  if (block.size() % width != 0) return absl::DataLossError("aggregate block damaged");
-  const size_t n = block.size() / width;
-  const char* base = block.data();
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    const size_t mid = lo + (hi - lo) / 2;
-    if (std::memcmp(base + mid * width, prefix.data(), prefix.size()) < 0) {
-      lo = mid + 1;
-    } else {
-      hi = mid;
-    }
-  }
-  const size_t ids_width = width - 16;
-  for (size_t i = lo; i < n; ++i) {
-    const char* entry = base + i * width;
-    if (std::memcmp(entry, prefix.data(), prefix.size()) != 0) break;
-    if (category != nullptr && GetBigEndian32(entry + 8) != *category) continue;
-    row->count += static_cast<int64_t>(GetFixed64(entry + ids_width));
-    row->sum_price += static_cast<int64_t>(GetFixed64(entry + ids_width + 8));
-  }
-  return absl::OkStatus();
 }
 
 int64_t NowMillis() {
@@ -101,9 +45,13 @@ int64_t NowMillis() {
 
 }  // namespace
 
-EpochMillis AggregateIndexImpl::RetainedFrom(EpochMillis newest) const {
+EpochMillis AggregateIndexImpl::RetainedFrom(int level, EpochMillis newest) const {
   if (newest == kMinTime) return kMinTime;
-  return MinuteStart(newest - storage_->options.retention_ms);
+  const int64_t retention[kLevels] = {storage_->options.retention_ms,
+                                      storage_->options.retention_15m_ms,
+                                      storage_->options.retention_1h_ms,
+                                      storage_->options.retention_1d_ms};
+  return std::max(kMinTime, BucketStartOf(newest - retention[level], level));
 }
 
 void AggregateIndexImpl::AddToCells(MinuteCells& cells, const AggregateDelta& delta) {
@@ -162,7 +110,8 @@ absl::Status AggregateIndexImpl::Recover(const Txn& txn, MDB_dbi legacy_log,
     return newest.status();
   }
   newest_.store(committed_newest_);
-  const EpochMillis retained_from = RetainedFrom(committed_newest_);
+  if (absl::Status s = LoadRollupState(txn); !s.ok()) return s;
+  const EpochMillis retained_from = RetainedFrom(0, committed_newest_);
   std::unique_lock lock(mu_);
 
   if (legacy_log != 0) {
@@ -245,7 +194,7 @@ absl::Status AggregateIndexImpl::Write(const Txn& txn, std::span<const UserTag* 
     const UserTag& tag = *tags[i];
     newest = std::max(newest, tag.time);
     const int64_t minute = MinuteStart(tag.time);
-    if (minute < RetainedFrom(newest)) continue;  // would be dropped at once
+    if (minute < RetainedFrom(0, newest)) continue;  // would be dropped at once
     AggregateDelta& delta = deltas->emplace_back();
     delta.minute = minute;
     delta.action = static_cast<uint8_t>(tag.action);
@@ -303,64 +252,22 @@ absl::Status AggregateIndexImpl::FoldInto(const Txn& txn, int64_t minute,
       std::sort(items.begin(), items.end(), [ids_width](const BlockItem& a, const BlockItem& b) {
         return std::memcmp(a.ids.data(), b.ids.data(), ids_width) < 0;
       });
-      const std::string key = BlockKey(minute, action, mask);
-      std::string_view existing;
-      absl::StatusOr<std::string_view> stored = txn.Get(storage_->agg_blocks, key);
-      if (stored.ok()) {
-        existing = *stored;
-      } else if (!absl::IsNotFound(stored.status())) {
-        return stored.status();
+      if (absl::Status s = MergeIntoBlock(txn, storage_->agg_blocks,
+                                          BlockKey(0, minute, action, mask), mask, items);
+          !s.ok()) {
+        return s;
       }
-      const size_t width = ids_width + 16;
-      if (existing.size() % width != 0) return absl::DataLossError("aggregate block damaged");
-      std::string merged;
-      merged.reserve(existing.size() + items.size() * width);
-      size_t e = 0, i = 0;
-      const size_t n_existing = existing.size() / width;
-      char entry[28];
-      while (e < n_existing || i < items.size()) {
-        const char* old_entry = e < n_existing ? existing.data() + e * width : nullptr;
-        const int order = old_entry == nullptr ? 1
-                          : i == items.size()
-                              ? -1
-                              : std::memcmp(old_entry, items[i].ids.data(), ids_width);
-        if (order < 0) {
-          merged.append(old_entry, width);
-          ++e;
-          continue;
+      // A coarse bucket already rolled up from its minutes takes the late ones directly.
+      for (int level = 1; level < kLevels; ++level) {
+        const int64_t bucket = BucketStartOf(minute, level);
+        if (bucket >= rolled_through_[level]) continue;
+        if (absl::Status s = MergeIntoBlock(txn, storage_->agg_rollups,
+                                            BlockKey(level, bucket, action, mask), mask, items);
+            !s.ok()) {
+          return s;
         }
-        int64_t count = items[i].count;
-        int64_t sum = items[i].sum;
-        if (order == 0) {
-          count += static_cast<int64_t>(GetFixed64(old_entry + ids_width));
-          sum += static_cast<int64_t>(GetFixed64(old_entry + ids_width + 8));
-          ++e;
-        }
-        std::memcpy(entry, items[i].ids.data(), ids_width);
-        PutFixed64(entry + ids_width, static_cast<uint64_t>(count));
-        PutFixed64(entry + ids_width + 8, static_cast<uint64_t>(sum));
-        merged.append(entry, width);
-        ++i;
       }
-      if (absl::Status s = txn.Put(storage_->agg_blocks, key, merged); !s.ok()) return s;
     }
-  }
-  return absl::OkStatus();
-}
-
-// Deletes the keys of `dbi` whose leading minute lies in [from, to).
-static absl::Status DeleteMinutes(const Txn& txn, MDB_dbi dbi, int64_t from, int64_t to) {
-  Cursor cursor;
-  if (absl::Status s = cursor.Open(txn, dbi); !s.ok()) return s;
-  char start[8];
-  PutBigEndian64(start, TimeKey(from));
-  MDB_val key{8, start}, value;
-  for (absl::StatusOr<bool> more = cursor.Seek(MDB_SET_RANGE, &key, &value);;
-       more = cursor.Seek(MDB_NEXT, &key, &value)) {
-    if (!more.ok()) return more.status();
-    if (!*more || key.mv_size < 8 || MinuteOfKey(key) >= to) break;
-    // After mdb_cursor_del, MDB_NEXT yields the item that followed the deleted one.
-    if (absl::Status s = cursor.DeleteCurrent(); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -368,20 +275,19 @@ static absl::Status DeleteMinutes(const Txn& txn, MDB_dbi dbi, int64_t from, int
 absl::Status AggregateIndexImpl::Maintain(bool force) {
   const int64_t now = NowMillis();
   const EpochMillis newest = newest_.load(std::memory_order_relaxed);
-  const EpochMillis retained_from = RetainedFrom(newest);
+  std::array<EpochMillis, kLevels> retained;
+  for (int level = 0; level < kLevels; ++level) retained[level] = RetainedFrom(level, newest);
   std::vector<int64_t> due;
-  size_t open_count;
   {
     std::shared_lock lock(mu_);
-    open_count = open_.size();
     if (!force && now - last_maintenance_ms_ < storage_->options.aggregate_fold_interval_ms &&
-        open_count <= kMaxOpenMinutes) {
+        open_.size() <= kMaxOpenMinutes) {
       return absl::OkStatus();
     }
     std::vector<int64_t> young;
     for (const auto& [minute, cells] : open_) {
-      if (minute < retained_from) continue;  // dropped below
-      if (force ||
+      // A minute leaving the retention is folded too: its coarse buckets keep its counts.
+      if (force || minute < retained[0] ||
           minute + kMillisPerMinute + storage_->options.aggregate_fold_delay_ms <= newest) {
         due.push_back(minute);
       } else {
@@ -394,8 +300,29 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
     }
   }
   last_maintenance_ms_ = now;
-  const bool drop = retained_from > kMinTime && retained_from > dropped_before_;
-  if (due.empty() && !drop) return absl::OkStatus();
+
+  // Coarse buckets are rolled up from the level below once they ended the fold delay before
+  // the newest time (and the level below is rolled that far); a level's blocks are dropped
+  // past its retention, but never before the level above has rolled them up.
+  std::array<EpochMillis, kLevels> roll_to = rolled_through_;
+  if (newest != kMinTime) {
+    const int64_t settled = newest - storage_->options.aggregate_fold_delay_ms;
+    for (int level = 1; level < kLevels; ++level) {
+      int64_t target = BucketStartOf(settled, level);
+      if (level > 1) target = std::min(target, BucketStartOf(roll_to[level - 1], level));
+      roll_to[level] = std::max(roll_to[level], target);
+    }
+  }
+  std::array<EpochMillis, kLevels> drop_before;
+  bool drop = false, roll = false;
+  for (int level = 0; level < kLevels; ++level) {
+    drop_before[level] =
+        level + 1 < kLevels ? std::min(retained[level], roll_to[level + 1]) : retained[level];
+    drop_before[level] = std::max(drop_before[level], dropped_before_[level]);
+    drop = drop || drop_before[level] > dropped_before_[level];
+    roll = roll || roll_to[level] > rolled_through_[level];
+  }
+  if (due.empty() && !drop && !roll) return absl::OkStatus();
 
   absl::StatusOr<Txn> txn = Txn::Begin(storage_->env, /*read_only=*/false);
   if (!txn.ok()) return txn.status();
@@ -412,9 +339,17 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
       }
     }
   }
-  if (drop) {
-    for (MDB_dbi dbi : {storage_->agg_blocks, storage_->agg_marks}) {
-      if (absl::Status s = DeleteMinutes(*txn, dbi, kMinTime, retained_from); !s.ok()) return s;
+  for (int level = 1; level < kLevels; ++level) {
+    if (roll_to[level] <= rolled_through_[level]) continue;
+    if (absl::Status s = RollUp(*txn, level, rolled_through_[level], roll_to[level]); !s.ok()) {
+      return s;
+    }
+  }
+  for (int level = 0; level < kLevels; ++level) {
+    if (drop_before[level] <= dropped_before_[level]) continue;
+    if (absl::Status s = DeleteBlocksBefore(*txn, *storage_, level, drop_before[level]);
+        !s.ok()) {
+      return s;
     }
   }
   std::unique_lock lock(mu_);
@@ -423,11 +358,8 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
     open_.erase(minute);
     open_first_seq_.erase(minute);
   }
-  if (drop) {
-    absl::erase_if(open_, [&](const auto& entry) { return entry.first < retained_from; });
-    absl::erase_if(open_first_seq_, [&](const auto& entry) { return entry.first < retained_from; });
-    dropped_before_ = retained_from;
-  }
+  rolled_through_ = roll_to;
+  dropped_before_ = drop_before;
   return absl::OkStatus();
 }
 
@@ -446,18 +378,26 @@ absl::StatusOr<AggregateResult> AggregateIndexImpl::Query(const AggregateQuery& 
   if (range.begin > range.end) {
     return absl::InvalidArgumentError("invalid time_range: begin is after end");
   }
-  if (MinuteStart(range.begin) != range.begin || MinuteStart(range.end) != range.end) {
-    return absl::InvalidArgumentError("aggregates time_range must be whole minutes");
+  const int level = static_cast<int>(query.bucket);
+  if (level < 0 || level >= kLevels) return absl::InvalidArgumentError("unknown bucket size");
+  const int64_t size = LevelMillis(level);
+  if (BucketStartOf(range.begin, level) != range.begin ||
+      BucketStartOf(range.end, level) != range.end) {
+    return absl::InvalidArgumentError(
+        level == 0 ? std::string("aggregates time_range must be whole minutes")
+                   : absl::StrCat("aggregates time_range must be whole ",
+                                  Sv(BucketName(query.bucket)), " buckets (UTC)"));
   }
-  const int64_t buckets = (range.end - range.begin) / kMillisPerMinute;
+  const int64_t buckets = (range.end - range.begin) / size;
   if (buckets > storage_->options.max_query_buckets) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "time_range is longer than ", storage_->options.max_query_buckets, " one-minute buckets"));
+    return absl::InvalidArgumentError(absl::StrCat("time_range is longer than ",
+                                                   storage_->options.max_query_buckets, " ",
+                                                   Sv(BucketName(query.bucket)), " buckets"));
   }
   AggregateResult result;
   result.rows.resize(static_cast<size_t>(buckets));
   for (int64_t i = 0; i < buckets; ++i) {
-    result.rows[static_cast<size_t>(i)].bucket_start = range.begin + i * kMillisPerMinute;
+    result.rows[static_cast<size_t>(i)].bucket_start = range.begin + i * size;
   }
   if (buckets == 0) return result;
 
@@ -477,48 +417,44 @@ absl::StatusOr<AggregateResult> AggregateIndexImpl::Query(const AggregateQuery& 
     if (!id->has_value()) return result;  // a value never seen matches nothing
     ids[f] = **id;
   }
-  const uint8_t action = static_cast<uint8_t>(query.action);
-
-  // Folded minutes: one block per minute.
-  const bool derived = mask == (kOriginBit | kBrandBit) || mask == (kOriginBit | kCategoryBit);
-  const uint8_t stored_mask = derived ? 7 : mask;
-  char prefix[12];
-  size_t prefix_len = PutIds(prefix, mask == (kOriginBit | kCategoryBit) ? kOriginBit : mask,
-                             ids[0], ids[1], ids[2]);
-  const uint32_t* category_filter = mask == (kOriginBit | kCategoryBit) ? &ids[2] : nullptr;
-  Cursor cursor;
-  if (absl::Status s = cursor.Open(scope.txn(), storage_->agg_blocks); !s.ok()) return s;
-  std::string start = BlockKey(range.begin, 0, 0);
-  MDB_val key = ToVal(start), value;
-  for (absl::StatusOr<bool> more = cursor.Seek(MDB_SET_RANGE, &key, &value);;
-       more = cursor.Seek(MDB_NEXT, &key, &value)) {
-    if (!more.ok()) return more.status();
-    if (!*more || key.mv_size != 10) break;
-    const int64_t minute = MinuteOfKey(key);
-    if (minute >= range.end) break;
-    const char* k = static_cast<const char*>(key.mv_data);
-    if (static_cast<uint8_t>(k[8]) != action || static_cast<uint8_t>(k[9]) != stored_mask) {
-      continue;
-    }
-    AggregateRow& row = result.rows[static_cast<size_t>((minute - range.begin) / kMillisPerMinute)];
-    if (absl::Status s = SumBlock(ToView(value), stored_mask, std::string_view(prefix, prefix_len),
-                                  category_filter, &row);
-        !s.ok()) {
-      return s;
-    }
-  }
-
-  // Open minutes: in memory, every mask.
-  const CellKey wanted{action, mask, ids[0], ids[1], ids[2]};
-  for (const auto& [minute, cells] : open_) {
-    if (minute < range.begin || minute >= range.end) continue;
-    auto it = cells.find(wanted);
-    if (it == cells.end()) continue;
-    AggregateRow& row = result.rows[static_cast<size_t>((minute - range.begin) / kMillisPerMinute)];
-    row.count += it->second.count;
-    row.sum_price += it->second.sum;
-  }
+  const CellLookup lookup(static_cast<uint8_t>(query.action), mask, ids[0], ids[1], ids[2]);
+  // Buckets past their retention answer zeros even while their blocks await the next drop.
+  const int64_t from = std::max(range.begin, RetainedFrom(level, newest_time()));
+  absl::Status collected =
+      Collect(scope.txn(), level, from, range.end, lookup,
+              [&](int64_t time, int64_t count, int64_t sum) {
+                AggregateRow& row = result.rows[static_cast<size_t>((time - range.begin) / size)];
+                row.count += count;
+                row.sum_price += sum;
+              });
+  if (!collected.ok()) return collected;
   return result;
+}
+
+absl::Status AggregateIndexImpl::Collect(
+    const Txn& txn, int level, int64_t from, int64_t to, const CellLookup& lookup,
+    absl::FunctionRef<void(int64_t time, int64_t count, int64_t sum)> add) const {
+  if (from >= to) return absl::OkStatus();
+  // [from, stored_to): this level's blocks; [stored_to, to): not rolled up yet, from below.
+  const int64_t stored_to = level == 0 ? to : std::clamp(rolled_through_[level], from, to);
+  absl::Status status = ForEachBlock(
+      txn, *storage_, level, from, stored_to,
+      [&](int64_t start, uint8_t action, uint8_t mask, std::string_view block) {
+        if (action != lookup.action || mask != lookup.stored_mask) return absl::OkStatus();
+        int64_t count = 0, sum = 0;
+        if (absl::Status s = lookup.Sum(block, &count, &sum); !s.ok()) return s;
+        add(start, count, sum);
+        return absl::OkStatus();
+      });
+  if (!status.ok()) return status;
+  // Minutes still in memory are in no block of any level yet.
+  const CellKey wanted{lookup.action, lookup.mask, lookup.ids[0], lookup.ids[1], lookup.ids[2]};
+  for (const auto& [minute, cells] : open_) {
+    if (minute < from || minute >= stored_to) continue;
+    auto it = cells.find(wanted);
+    if (it != cells.end()) add(minute, it->second.count, it->second.sum);
+  }
+  return Collect(txn, level - 1 < 0 ? 0 : level - 1, stored_to, to, lookup, add);
 }
 
 absl::Status AggregateIndexImpl::VisitFieldCells(
@@ -552,30 +488,22 @@ absl::Status AggregateIndexImpl::VisitFieldCells(
       }
     }
   };
-  Cursor cursor;
-  if (absl::Status s = cursor.Open(scope.txn(), storage_->agg_blocks); !s.ok()) return s;
-  const std::string start = BlockKey(range.begin, 0, 0);
-  MDB_val key = ToVal(start), value;
   const size_t width = EntryWidth(mask);
-  for (absl::StatusOr<bool> more = cursor.Seek(MDB_SET_RANGE, &key, &value);;
-       more = cursor.Seek(MDB_NEXT, &key, &value)) {
-    if (!more.ok()) return more.status();
-    if (!*more || key.mv_size != 10) break;
-    const int64_t minute = MinuteOfKey(key);
-    if (minute >= range.end) break;
-    const char* k = static_cast<const char*>(key.mv_data);
-    const uint8_t block_action = static_cast<uint8_t>(k[8]);
-    if (static_cast<uint8_t>(k[9]) != mask || !wanted(block_action)) continue;
-    emit_open_before(minute);
-    const std::string_view block = ToView(value);
-    if (block.size() % width != 0) return absl::DataLossError("aggregate block damaged");
-    for (size_t offset = 0; offset < block.size(); offset += width) {
-      const char* entry = block.data() + offset;
-      visit(FieldCell{minute, block_action, GetBigEndian32(entry),
-                      static_cast<int64_t>(GetFixed64(entry + 4)),
-                      static_cast<int64_t>(GetFixed64(entry + 12))});
-    }
-  }
+  absl::Status walked = ForEachBlock(
+      scope.txn(), *storage_, 0, range.begin, range.end,
+      [&](int64_t minute, uint8_t block_action, uint8_t block_mask, std::string_view block) {
+        if (block_mask != mask || !wanted(block_action)) return absl::OkStatus();
+        emit_open_before(minute);
+        if (block.size() % width != 0) return absl::DataLossError("aggregate block damaged");
+        for (size_t offset = 0; offset < block.size(); offset += width) {
+          const char* entry = block.data() + offset;
+          visit(FieldCell{minute, block_action, GetBigEndian32(entry),
+                          static_cast<int64_t>(GetFixed64(entry + 4)),
+                          static_cast<int64_t>(GetFixed64(entry + 12))});
+        }
+        return absl::OkStatus();
+      });
+  if (!walked.ok()) return walked;
   emit_open_before(range.end);
   return absl::OkStatus();
 }

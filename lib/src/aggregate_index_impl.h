@@ -19,6 +19,7 @@
 #ifndef ALLEZON_SRC_AGGREGATE_INDEX_IMPL_H_
 #define ALLEZON_SRC_AGGREGATE_INDEX_IMPL_H_
 
+#include <array>
 #include <atomic>
 #include <shared_mutex>
 #include <span>
@@ -28,6 +29,7 @@
 #include "absl/functional/function_ref.h"
 #include "allezon/aggregate_index.h"
 #include "allezon/analytics.h"
+#include "aggregate_blocks.h"
 #include "storage.h"
 
 namespace allezon::internal {
@@ -68,7 +70,7 @@ class AggregateIndexImpl final : public AggregateIndex {
   // Any thread: the first minute holding any tag (kMaxTime when none), and the first minute
   // the retention keeps (kMinTime before any tag).
   absl::StatusOr<EpochMillis> FirstMinute() const;
-  EpochMillis RetainedFrom() const { return RetainedFrom(newest_time()); }
+  EpochMillis RetainedFrom() const { return RetainedFrom(0, newest_time()); }
 
   // At open, before any other call: restores the newest time and replays the open minutes
   // from the tag log. A database of the previous format also has `legacy_log` (0 when not):
@@ -116,8 +118,20 @@ class AggregateIndexImpl final : public AggregateIndex {
   using MinuteCells = absl::flat_hash_map<CellKey, CellValue>;
 
   static void AddToCells(MinuteCells& cells, const AggregateDelta& delta);
-  EpochMillis RetainedFrom(EpochMillis newest) const;
+  // The first bucket of `level` (aggregate_blocks.h) that its retention keeps.
+  EpochMillis RetainedFrom(int level, EpochMillis newest) const;
   absl::Status FoldInto(const Txn& txn, int64_t minute, const MinuteCells& cells) const;
+  // Adds every cell matching `lookup` in [from, to) (whole buckets of `level`) to `add`,
+  // at the finest level that holds it: this level's blocks up to rolled_through_, the open
+  // minutes, then the levels below for what is not rolled up yet. mu_ held shared.
+  absl::Status Collect(const Txn& txn, int level, int64_t from, int64_t to,
+                       const CellLookup& lookup,
+                       absl::FunctionRef<void(int64_t time, int64_t count, int64_t sum)> add) const;
+  // Writer: sums the blocks of level - 1 into blocks of `level` for every bucket starting in
+  // [from, to) that has any (aggregate_rollups.cc).
+  absl::Status RollUp(const Txn& txn, int level, int64_t from, int64_t to) const;
+  absl::Status RollBucket(const Txn& txn, int level, int64_t start) const;
+  absl::Status LoadRollupState(const Txn& txn);
   absl::Status ReplayLegacyLog(const Txn& txn, MDB_dbi legacy_log);
   absl::StatusOr<uint64_t> FoldedThrough(const Txn& txn, int64_t minute) const;
 
@@ -126,6 +140,10 @@ class AggregateIndexImpl final : public AggregateIndex {
   // query never sees a minute both folded into a block and still in memory.
   mutable std::shared_mutex mu_;
   absl::flat_hash_map<int64_t, MinuteCells> open_;  // guarded by mu_
+  // [level]: every bucket of that level starting before it has its blocks in agg_rollups
+  // (the folded minutes' sums; minutes folded later are added to them). [0] is unused.
+  // Written by the writer under mu_ exclusively, read by queries under mu_ shared.
+  std::array<EpochMillis, kLevels> rolled_through_{kMinTime, kMinTime, kMinTime, kMinTime};
 
   std::atomic<EpochMillis> newest_{kMinTime};
   // Writer only.
@@ -134,7 +152,7 @@ class AggregateIndexImpl final : public AggregateIndex {
   uint64_t committed_through_ = 0;                         // the newest log sequence in memory
   uint64_t pending_through_ = 0;  // ... once the last Write's transaction commits
   int64_t last_maintenance_ms_ = 0;
-  EpochMillis dropped_before_ = kMinTime;
+  std::array<EpochMillis, kLevels> dropped_before_{kMinTime, kMinTime, kMinTime, kMinTime};
 };
 
 }  // namespace allezon::internal

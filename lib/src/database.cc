@@ -42,9 +42,12 @@ using internal::Txn;
 using internal::UserTagStoreImpl;
 
 constexpr std::string_view kFormatKey = "format";
-constexpr std::string_view kFormatValue = "allezon/4";
-// The previous format, opened and converted in place: it had no catalogue, which is then
-// built from the tags the database holds.
+constexpr std::string_view kFormatValue = "allezon/5";
+// The previous format, opened and converted in place by a new marker alone: it had no
+// rollups (agg_rollups), which the next maintenance builds from the minutes it holds.
+constexpr std::string_view kNoRollupsFormatValue = "allezon/4";
+// The format before, converted in place: it had no catalogue either, which is then built
+// from the tags the database holds.
 constexpr std::string_view kPreviousFormatValue = "allezon/3";
 // The format before, converted in place too: it also kept a second log of its own for the
 // aggregates ("agg_log"), which the tag log (profile_log) has made redundant.
@@ -59,14 +62,23 @@ std::string SourcePositionKey(std::string_view source) {
   return absl::StrCat(internal::Sv(kSourcePositionPrefix), internal::Sv(source));
 }
 
-constexpr const char* kDatabaseNames[] = {"meta",        "strings",    "string_ids", "profiles",
-                                          "profile_log", "agg_blocks", "agg_marks",  "catalogue"};
+constexpr const char* kDatabaseNames[] = {"meta",       "strings",     "string_ids",
+                                          "profiles",   "profile_log", "agg_blocks",
+                                          "agg_marks",  "catalogue",   "agg_rollups"};
 
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
   if (options.profile_cap < 1) return absl::InvalidArgumentError("profile_cap must be >= 1");
   if (options.retention_ms < kMillisPerMinute) {
     return absl::InvalidArgumentError("retention must be at least one minute");
+  }
+  for (auto [retention, size] : {std::pair{options.retention_15m_ms, BucketSize::k15m},
+                                 std::pair{options.retention_1h_ms, BucketSize::k1h},
+                                 std::pair{options.retention_1d_ms, BucketSize::k1d}}) {
+    if (retention < BucketMillis(size)) {
+      return absl::InvalidArgumentError(absl::StrCat("the ", internal::Sv(BucketName(size)),
+                                                     " retention must be at least one bucket"));
+    }
   }
   if (options.aggregate_fold_delay_ms < 0 || options.aggregate_fold_interval_ms < 0) {
     return absl::InvalidArgumentError("aggregate fold delay and interval must be >= 0");
@@ -293,7 +305,7 @@ absl::Status DatabaseImpl::InitializeDatabases() {
   }
   MDB_dbi* handles[] = {&storage_.meta,      &storage_.strings,     &storage_.string_ids,
                         &storage_.profiles,  &storage_.profile_log, &storage_.agg_blocks,
-                        &storage_.agg_marks, &storage_.catalogue};
+                        &storage_.agg_marks, &storage_.catalogue,   &storage_.agg_rollups};
   for (size_t i = 0; i < std::size(handles); ++i) {
     if (int rc = mdb_dbi_open(txn->get(), kDatabaseNames[i], MDB_CREATE, handles[i]); rc != 0) {
       return LmdbError(rc, absl::StrCat("cannot open table ", kDatabaseNames[i]));
@@ -310,6 +322,8 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       }
     }
     build_catalogue = true;
+    if (absl::Status s = txn->Put(storage_.meta, kFormatKey, kFormatValue); !s.ok()) return s;
+  } else if (format.ok() && *format == kNoRollupsFormatValue) {
     if (absl::Status s = txn->Put(storage_.meta, kFormatKey, kFormatValue); !s.ok()) return s;
   } else if (format.ok()) {
     if (*format != kFormatValue) {

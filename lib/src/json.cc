@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl_compat.h"
 #include "allezon/user_tag_view.h"
 #include "json_writer.h"
 
@@ -104,7 +105,8 @@ std::string AggregatesToJson(const AggregateQuery& query, const AggregateResult&
   writer.StartObject();
   writer.Key("columns", 7);
   writer.StartArray();
-  writer.String("1m_bucket", 9);
+  const std::string bucket_column = absl::StrCat(internal::Sv(BucketName(query.bucket)), "_bucket");
+  writer.String(bucket_column.data(), static_cast<rapidjson::SizeType>(bucket_column.size()));
   writer.String("action", 6);
   if (query.origin) writer.String("origin", 6);
   if (query.brand_id) writer.String("brand_id", 8);

@@ -60,6 +60,8 @@ struct Storage {
   MDB_dbi profile_log = 0;
   MDB_dbi agg_blocks = 0;  // minute + action + mask -> sorted cells (aggregate_index_impl.cc)
   MDB_dbi agg_marks = 0;   // folded minute -> the newest log sequence in its blocks
+  // size + bucket + action + mask -> sorted cells of a 15m/1h/1d bucket (aggregate_index_impl)
+  MDB_dbi agg_rollups = 0;
   MDB_dbi catalogue = 0;   // dimension + value id -> first/last seen, tags (catalogue.h)
   StringPool strings_pool;
 

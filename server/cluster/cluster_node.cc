@@ -632,6 +632,11 @@ void ClusterNode::Register(server::HttpServer& server) {
     std::optional<Action> action = ParseAction(q.get_param_value("action"));
     if (!action) return SendJsonError(r, absl::InvalidArgumentError("action: VIEW or BUY"));
     query.action = *action;
+    if (q.has_param("bucket")) {
+      std::optional<BucketSize> bucket = ParseBucketSize(q.get_param_value("bucket"));
+      if (!bucket) return SendJsonError(r, absl::InvalidArgumentError("bucket: 1m, 15m, 1h or 1d"));
+      query.bucket = *bucket;
+    }
     for (auto [name, field] : {std::pair{"origin", &query.origin},
                                std::pair{"brand_id", &query.brand_id},
                                std::pair{"category_id", &query.category_id}}) {

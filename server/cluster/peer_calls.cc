@@ -32,7 +32,8 @@ std::string PercentEncode(std::string_view text) {
 std::string AggregateQueryString(std::string_view group, const AggregateQuery& query) {
   std::string out = absl::StrCat("group=", PercentEncode(group), "&begin=", query.range.begin,
                                  "&end=", query.range.end,
-                                 "&action=", Sv(ActionName(query.action)));
+                                 "&action=", Sv(ActionName(query.action)),
+                                 "&bucket=", Sv(BucketName(query.bucket)));
   for (auto [name, value] : {std::pair{"origin", &query.origin},
                              std::pair{"brand_id", &query.brand_id},
                              std::pair{"category_id", &query.category_id}}) {

@@ -398,6 +398,22 @@ static void TestAggregates(const char* dir) {
   CHECK(allezon_aggregates(db, NULL, &n, &err) == NULL);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
 
+  /* Coarse buckets (SPEC §10): the hour holding minutes 0..2 sums them. */
+  q.action = ALLEZON_ACTION_VIEW;
+  q.begin_ms = T0 - T0 % (60 * MINUTE);
+  q.end_ms = q.begin_ms + 60 * MINUTE;
+  rows = allezon_aggregates_bucketed(db, &q, "1h", &n, &err);
+  CHECK_NO_ERR(err);
+  CHECK(rows != NULL && n == 1 && rows[0].count == 3 && rows[0].sum_price == 60);
+  allezon_free(rows);
+  CHECK(allezon_aggregates_bucketed(db, &q, "2h", &n, &err) == NULL);
+  CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
+  CHECK(allezon_aggregates_bucketed(db, &q, NULL, &n, &err) == NULL);
+  CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
+  q.begin_ms += MINUTE; /* not a whole hour */
+  CHECK(allezon_aggregates_bucketed(db, &q, "1h", &n, &err) == NULL);
+  CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
+
   /* JSON: columns in SPEC order, one row per minute, every value a string. */
   const char* aggs[] = {"SUM_PRICE", "COUNT"};
   char* json =

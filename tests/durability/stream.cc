@@ -193,24 +193,25 @@ namespace {
 // The aggregates answer for `tags` (O(tags + buckets)).
 AggregateAnswer Expected(const std::vector<const Tag*>& tags, const AggregateQuery& q) {
   AggregateAnswer a;
-  a.columns = {"1m_bucket", "action"};
+  a.columns = {q.bucket + "_bucket", "action"};
   if (q.origin) a.columns.push_back("origin");
   if (q.brand_id) a.columns.push_back("brand_id");
   if (q.category_id) a.columns.push_back("category_id");
   for (const auto& name : q.aggregates) a.columns.push_back(name == "COUNT" ? "count" : "sum_price");
-  const size_t buckets = static_cast<size_t>((q.end_ms - q.begin_ms) / kMinute);
+  const int64_t size = q.BucketMs();
+  const size_t buckets = static_cast<size_t>((q.end_ms - q.begin_ms) / size);
   std::vector<std::pair<int64_t, int64_t>> cells(buckets);
   for (const Tag* t : tags) {
     if (t->ms < q.begin_ms || t->ms >= q.end_ms || t->action != q.action) continue;
     if (q.origin && t->origin != *q.origin) continue;
     if (q.brand_id && t->brand_id != *q.brand_id) continue;
     if (q.category_id && t->category_id != *q.category_id) continue;
-    auto& c = cells[static_cast<size_t>((t->ms - q.begin_ms) / kMinute)];
+    auto& c = cells[static_cast<size_t>((t->ms - q.begin_ms) / size)];
     c.first += 1;
     c.second += t->price;
   }
   for (size_t b = 0; b < buckets; ++b) {
-    std::vector<std::string> row = {FormatSeconds(q.begin_ms + static_cast<int64_t>(b) * kMinute),
+    std::vector<std::string> row = {FormatSeconds(q.begin_ms + static_cast<int64_t>(b) * size),
                                     q.action};
     if (q.origin) row.push_back(*q.origin);
     if (q.brand_id) row.push_back(*q.brand_id);
@@ -363,6 +364,22 @@ Tally VerifyStore(HttpClient& http, const std::vector<Sent>& sent,
       AggregateQuery f = q;
       f.category_id = c;
       queries.push_back(f);
+    }
+  }
+  // The coarse buckets (SPEC §10) hold exactly the same tags: unfiltered and by origin.
+  for (const char* bucket : {"15m", "1h", "1d"}) {
+    for (const char* action : {"VIEW", "BUY"}) {
+      AggregateQuery q = base;
+      q.bucket = bucket;
+      q.action = action;
+      const int64_t size = q.BucketMs();
+      q.begin_ms = min_ms - ((min_ms % size) + size) % size;
+      q.end_ms = max_ms - ((max_ms % size) + size) % size + size;
+      queries.push_back(q);
+      for (const auto& o : origins) {
+        q.origin = o;
+        queries.push_back(q);
+      }
     }
   }
   for (const AggregateQuery& q : queries) {

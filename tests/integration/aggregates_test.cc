@@ -464,6 +464,51 @@ TEST_SUITE("aggregates") {
       CHECK((count == "0" || (k == 2 && count == "1")));
     }
   }
+
+  TEST_CASE("bucket=15m|1h|1d: each row is exactly the sum of its minutes (SPEC §10)") {
+    Server s;
+    Model m;
+    AddDataSet(s.http, m);
+    // Spread over 20 hours (across two UTC days), out of order; all within the 24 hours
+    // behind the newest time that aggregates count.
+    for (int k = 0; k < 40; ++k) {
+      Tag t = MakeTag(Min(0) + (k * 7919 % 20) * 3'600'000 + k * 1000, "spread-" + std::to_string(k % 4),
+                      k % 3 ? "VIEW" : "BUY");
+      t.origin = k % 2 ? "O1" : "O2";
+      t.price = k * 11;
+      AddTag(s.http, t, &m);
+    }
+    for (const char* bucket : {"15m", "1h", "1d"}) {
+      for (const char* action : {"VIEW", "BUY"}) {
+        for (int filtered = 0; filtered < 2; ++filtered) {
+          AggregateQuery q;
+          q.bucket = bucket;
+          q.action = action;
+          q.aggregates = {"SUM_PRICE", "COUNT"};
+          const int64_t size = q.BucketMs();
+          q.begin_ms = (Min(0) - kDay) / size * size;
+          q.end_ms = (Min(0) + 3 * kDay) / size * size;
+          if (filtered) q.origin = "O1";
+          ExpectAggregate(s.http, m, q);
+        }
+      }
+    }
+  }
+
+  TEST_CASE("bucket errors: unknown size, a range not whole buckets: 400 with a JSON error") {
+    Server s;
+    const std::string range = "time_range=" + SecondsRange(Min(0), Min(0) + 3'600'000);
+    ExpectError(s.http.Aggregates(range + "&action=VIEW&aggregates=COUNT&bucket=2h"), 400,
+                "bucket=2h");
+    ExpectError(s.http.Aggregates(range + "&action=VIEW&aggregates=COUNT&bucket="), 400,
+                "bucket=");
+    const std::string off = "time_range=" + SecondsRange(Min(1), Min(1) + 3'600'000);
+    ExpectError(s.http.Aggregates(off + "&action=VIEW&aggregates=COUNT&bucket=1h"), 400,
+                "a range not whole hours");
+    HttpResponse ok = s.http.Aggregates(range + "&action=VIEW&aggregates=COUNT&bucket=1h");
+    REQUIRE_MESSAGE(ok.status == 200, ok.Describe());
+    CHECK(ok.body.find("\"1h_bucket\"") != std::string::npos);
+  }
 }
 
 }  // namespace

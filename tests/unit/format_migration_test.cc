@@ -158,7 +158,7 @@ TEST_CASE("a database of the previous format is converted in place, nothing coun
   RawLmdb raw(dir.path());
   MDB_dbi meta, legacy;
   CheckLmdb(raw.Open("meta", false, &meta), "meta");
-  CHECK(raw.Get(meta, "format") == "allezon/4");
+  CHECK(raw.Get(meta, "format") == "allezon/5");
   CHECK(raw.Open("agg_log", false, &legacy) == MDB_NOTFOUND);
 }
 
@@ -209,7 +209,52 @@ TEST_CASE("a database without a catalogue (allezon/3) gets one built from the ta
   RawLmdb raw(dir.path());
   MDB_dbi meta;
   CheckLmdb(raw.Open("meta", false, &meta), "meta");
-  CHECK(raw.Get(meta, "format") == "allezon/4");
+  CHECK(raw.Get(meta, "format") == "allezon/5");
+}
+
+TEST_CASE("an allezon/4 database (no rollups) gets its coarse buckets from its minutes") {
+  TempDir dir;
+  Options options = TestOptions(dir.path());
+  options.aggregate_fold_delay_ms = 0;
+  options.aggregate_fold_interval_ms = 0;
+  const EpochMillis hour = 3'600'000;
+  {
+    auto db = OpenOrDie(options);
+    for (int i = 0; i < 120; ++i) {
+      REQUIRE(db->AddTag(MakeTag(kStreamStart + i * kMinute + 7, "c", Action::kBuy)).ok());
+    }
+  }
+  {
+    // What the previous format held: the same minutes, no rollups and no rollup state.
+    RawLmdb raw(dir.path());
+    MDB_dbi meta, rollups;
+    CheckLmdb(raw.Open("meta", false, &meta), "meta");
+    CheckLmdb(raw.Open("agg_rollups", false, &rollups), "agg_rollups");
+    raw.Drop(rollups);
+    for (int level = 1; level < 4; ++level) raw.Delete(meta, "rolled_through/" + std::to_string(level));
+    raw.Put(meta, "format", "allezon/4");
+    raw.Commit();
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    auto db = OpenOrDie(options);
+    // Let the first maintenance roll the converted minutes up.
+    REQUIRE(db->AddTag(MakeTag(kStreamStart + 120 * kMinute + 7, "c", Action::kView)).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    AggregateQuery query;
+    query.bucket = BucketSize::k1h;
+    query.range = {kStreamStart, kStreamStart + 2 * hour};
+    query.action = Action::kBuy;
+    query.aggregates = {AggregateFunction::kCount};
+    absl::StatusOr<AggregateResult> result = db->aggregates().Query(query);
+    REQUIRE(result.ok());
+    REQUIRE(result->rows.size() == 2);
+    CHECK(result->rows[0].count == 60);
+    CHECK(result->rows[1].count == 60);
+  }
+  RawLmdb raw(dir.path());
+  MDB_dbi meta;
+  CheckLmdb(raw.Open("meta", false, &meta), "meta");
+  CHECK(raw.Get(meta, "format") == "allezon/5");
 }
 
 }  // namespace

@@ -481,9 +481,10 @@ char* allezon_aggregates_json(allezon_db_t* db, int64_t begin_ms, int64_t end_ms
   });
 }
 
-allezon_aggregate_row_t* allezon_aggregates(allezon_db_t* db,
-                                            const allezon_aggregate_query_t* query, size_t* n_rows,
-                                            char** errptr) {
+namespace {
+
+allezon_aggregate_row_t* AggregateRows(allezon_db_t* db, const allezon_aggregate_query_t* query,
+                                       const char* bucket, size_t* n_rows, char** errptr) {
   if (n_rows != nullptr) *n_rows = 0;
   return Guard(
       errptr, static_cast<allezon_aggregate_row_t*>(nullptr), [&]() -> allezon_aggregate_row_t* {
@@ -497,6 +498,14 @@ allezon_aggregate_row_t* allezon_aggregates(allezon_db_t* db,
           return nullptr;
         }
         allezon::AggregateQuery q;
+        if (bucket != nullptr) {
+          std::optional<allezon::BucketSize> size = allezon::ParseBucketSize(bucket);
+          if (!size.has_value()) {
+            InvalidArgument(errptr, "bucket: not \"1m\", \"15m\", \"1h\" or \"1d\"");
+            return nullptr;
+          }
+          q.bucket = *size;
+        }
         q.range = allezon::TimeRange{query->begin_ms, query->end_ms};
         q.action = static_cast<allezon::Action>(query->action);
         if (query->origin != nullptr) q.origin = query->origin;
@@ -516,6 +525,40 @@ allezon_aggregate_row_t* allezon_aggregates(allezon_db_t* db,
         *n_rows = n;
         return rows;
       });
+}
+
+}  // namespace
+
+allezon_aggregate_row_t* allezon_aggregates(allezon_db_t* db,
+                                            const allezon_aggregate_query_t* query, size_t* n_rows,
+                                            char** errptr) {
+  return AggregateRows(db, query, nullptr, n_rows, errptr);
+}
+
+allezon_aggregate_row_t* allezon_aggregates_bucketed(allezon_db_t* db,
+                                                     const allezon_aggregate_query_t* query,
+                                                     const char* bucket, size_t* n_rows,
+                                                     char** errptr) {
+  if (bucket == nullptr) {
+    if (n_rows != nullptr) *n_rows = 0;
+    InvalidArgument(errptr, "bucket is NULL");
+    return nullptr;
+  }
+  return AggregateRows(db, query, bucket, n_rows, errptr);
+}
+
+int allezon_options_set_bucket_retention_ms(allezon_options_t* options, const char* bucket,
+                                            int64_t retention_ms) {
+  if (options == nullptr || bucket == nullptr) return -1;
+  std::optional<allezon::BucketSize> size = allezon::ParseBucketSize(bucket);
+  if (!size.has_value()) return -1;
+  switch (*size) {
+    case allezon::BucketSize::k1m: options->rep.retention_ms = retention_ms; break;
+    case allezon::BucketSize::k15m: options->rep.retention_15m_ms = retention_ms; break;
+    case allezon::BucketSize::k1h: options->rep.retention_1h_ms = retention_ms; break;
+    case allezon::BucketSize::k1d: options->rep.retention_1d_ms = retention_ms; break;
+  }
+  return 0;
 }
 
 // ---- Analyst queries ------------------------------------------------------------------------

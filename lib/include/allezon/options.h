@@ -34,6 +34,14 @@ struct Options {
   // accepted are dropped (SPEC §5). Default 24 hours. Must be >= 1 minute.
   int64_t retention_ms = 24LL * 60 * 60 * 1000;
 
+  // The same for the coarser buckets (SPEC §10): a bucket of 15 minutes, 1 hour or 1 day is
+  // dropped once it ended this long before the newest event time. Defaults 30 days, 122
+  // days, 3 years (1,096 days). Each must be at least its bucket's length. A coarse bucket
+  // holds the sums of its minutes, so it stays exact however long its minutes are kept.
+  int64_t retention_15m_ms = 30LL * 86'400'000;
+  int64_t retention_1h_ms = 122LL * 86'400'000;
+  int64_t retention_1d_ms = 1096LL * 86'400'000;
+
   // Aggregates of recent minutes are kept in memory (and in a durable log) and folded into
   // their compact on-disk form once the newest event time is this far past the minute's
   // end (aggregate_fold_delay_ms, default 60 s), checked every aggregate_fold_interval_ms of
@@ -56,8 +64,8 @@ struct Options {
   // Group commit: at most this many tags per write transaction. Default 20000. Must be >= 1.
   size_t max_batch_tags = 20'000;
 
-  // Longest aggregate query, in 1-minute buckets; longer ranges are InvalidArgument.
-  // Default 527040 (366 days).
+  // Longest aggregate query, in buckets of the query's size; longer ranges are
+  // InvalidArgument. Default 527040 (366 days of minutes).
   int64_t max_query_buckets = 527'040;
 
   // Maximum number of concurrent LMDB readers (threads querying at once). Default 512.

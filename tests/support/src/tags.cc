@@ -228,7 +228,15 @@ std::string AggregateQuery::ToQuery() const {
   if (origin) q += "&origin=" + UrlEncode(*origin);
   if (brand_id) q += "&brand_id=" + UrlEncode(*brand_id);
   if (category_id) q += "&category_id=" + UrlEncode(*category_id);
+  if (bucket != "1m") q += "&bucket=" + UrlEncode(bucket);
   return q;
+}
+
+int64_t AggregateQuery::BucketMs() const {
+  if (bucket == "15m") return 15 * kMinute;
+  if (bucket == "1h") return 60 * kMinute;
+  if (bucket == "1d") return 1440 * kMinute;
+  return kMinute;
 }
 
 std::string AggregateAnswer::ToJson() const {
@@ -271,16 +279,17 @@ ProfileAnswer Model::Profile(const std::string& cookie, int64_t begin_ms, int64_
 
 AggregateAnswer Model::Aggregate(const AggregateQuery& q) const {
   AggregateAnswer a;
-  a.columns = {"1m_bucket", "action"};
+  a.columns = {q.bucket + "_bucket", "action"};
+  const int64_t size = q.BucketMs();
   if (q.origin) a.columns.push_back("origin");
   if (q.brand_id) a.columns.push_back("brand_id");
   if (q.category_id) a.columns.push_back("category_id");
   for (const auto& name : q.aggregates)
     a.columns.push_back(name == "COUNT" ? "count" : "sum_price");
-  for (int64_t bucket = q.begin_ms; bucket < q.end_ms; bucket += kMinute) {
+  for (int64_t bucket = q.begin_ms; bucket < q.end_ms; bucket += size) {
     int64_t count = 0, sum = 0;
     for (const auto& t : tags_) {
-      if (t.ms < bucket || t.ms >= bucket + kMinute || t.action != q.action) continue;
+      if (t.ms < bucket || t.ms >= bucket + size || t.action != q.action) continue;
       if (q.origin && t.origin != *q.origin) continue;
       if (q.brand_id && t.brand_id != *q.brand_id) continue;
       if (q.category_id && t.category_id != *q.category_id) continue;

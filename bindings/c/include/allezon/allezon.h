@@ -172,6 +172,12 @@ ALLEZON_C_EXPORT void allezon_options_set_profile_cap(allezon_options_t* options
  * Default 86400000 (24 h); must be >= 60000. */
 ALLEZON_C_EXPORT void allezon_options_set_retention_ms(allezon_options_t* options,
                                                        int64_t retention_ms);
+/* The retention of the buckets of `bucket` ("1m" is the same as allezon_options_set_retention_ms;
+ * defaults "15m" 30 days, "1h" 122 days, "1d" 1,096 days; each at least one bucket, checked at
+ * open). Returns 0, or -1 when options or bucket is NULL or bucket is not a bucket size. */
+ALLEZON_C_EXPORT int allezon_options_set_bucket_retention_ms(allezon_options_t* options,
+                                                             const char* bucket,
+                                                             int64_t retention_ms);
 /* Initial size of the memory map, bytes. Default 256 MiB; it doubles as needed. */
 ALLEZON_C_EXPORT void allezon_options_set_initial_map_size(allezon_options_t* options,
                                                            uint64_t bytes);
@@ -255,6 +261,13 @@ ALLEZON_C_EXPORT char* allezon_aggregates_json(allezon_db_t* db, int64_t begin_m
 ALLEZON_C_EXPORT allezon_aggregate_row_t* allezon_aggregates(allezon_db_t* db,
                                                              const allezon_aggregate_query_t* query,
                                                              size_t* n_rows, char** errptr);
+
+/* The same in buckets of `bucket`: "1m", "15m", "1h" or "1d" (SPEC §10). begin_ms and end_ms
+ * must be whole buckets (UTC); each row is one bucket, exactly the sums of its minutes; a
+ * bucket past its size's retention gives zeros. */
+ALLEZON_C_EXPORT allezon_aggregate_row_t* allezon_aggregates_bucketed(
+    allezon_db_t* db, const allezon_aggregate_query_t* query, const char* bucket, size_t* n_rows,
+    char** errptr);
 
 /* ---- Analyst queries (SPEC §9) ---------------------------------------------------------- */
 /* Each returns the JSON the HTTP endpoint of the same name answers, byte for byte. Names are

@@ -85,14 +85,16 @@ struct ProfileAnswer {
 };
 
 struct AggregateQuery {
-  int64_t begin_ms = 0;  // whole minutes
+  int64_t begin_ms = 0;  // whole buckets
   int64_t end_ms = 0;
+  std::string bucket = "1m";  // "1m", "15m", "1h", "1d"; sent only when not "1m"
   std::string action = "VIEW";
   std::optional<std::string> origin, brand_id, category_id;
   std::vector<std::string> aggregates = {"COUNT"};  // "COUNT" / "SUM_PRICE" in order
 
   // The query string (values URL-encoded), without the leading '?'.
   std::string ToQuery() const;
+  int64_t BucketMs() const;
 };
 
 struct AggregateAnswer {
