@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <filesystem>
 #include <map>
 #include <random>
 
@@ -65,6 +66,7 @@ struct ClusterNode::Group {
   int secondary = -1;
   std::vector<int> partitions;
   std::unique_ptr<Database> db;  // when this node owns the group
+  std::string rebuilt_from;      // the owner whose copy this node started from, if any
 };
 
 struct ClusterNode::Partition {
@@ -121,16 +123,14 @@ absl::Status ClusterNode::Open() {
     partition->subject = Subject(config_, p);
     partitions_.push_back(std::move(partition));
   }
+  // Copies handed to a peer in a previous life are of no use now.
+  const std::string snapshot_dir = absl::StrCat(options_.data_dir, "/snapshots");
+  std::error_code ignored;
+  std::filesystem::remove_all(snapshot_dir, ignored);
+  snapshots_ = std::make_unique<SnapshotStore>(snapshot_dir, std::chrono::minutes(10));
   for (auto& group : groups_) {
     if (group->primary != self_ && group->secondary != self_) continue;
-    Options db_options = options_.database;
-    db_options.data_dir = absl::StrCat(options_.data_dir, "/group-", group->key);
-    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(db_options);
-    if (!db.ok()) {
-      return absl::Status(db.status().code(), absl::StrCat("cannot open ", db_options.data_dir,
-                                                           ": ", db.status().message()));
-    }
-    group->db = *std::move(db);
+    if (absl::Status s = OpenGroup(*group); !s.ok()) return s;
     for (int p : group->partitions) {
       Partition& partition = *partitions_[static_cast<size_t>(p)];
       absl::StatusOr<uint64_t> applied = group->db->GetSourcePosition(partition.subject);
@@ -165,6 +165,66 @@ absl::Status ClusterNode::Open() {
                            [this, p](const ReadBatch& batch) { return Apply(*p, batch); });
   }
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  return absl::OkStatus();
+}
+
+absl::Status ClusterNode::OpenGroup(Group& group) {
+  Options db_options = options_.database;
+  db_options.data_dir = absl::StrCat(options_.data_dir, "/group-", group.key);
+  const auto open = [&]() -> absl::Status {
+    absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(db_options);
+    if (!db.ok()) {
+      return absl::Status(db.status().code(), absl::StrCat("cannot open ", db_options.data_dir,
+                                                           ": ", db.status().message()));
+    }
+    group.db = *std::move(db);
+    return absl::OkStatus();
+  };
+  if (absl::Status s = open(); !s.ok()) return s;
+  bool fresh = true;
+  for (int p : group.partitions) {
+    absl::StatusOr<uint64_t> applied =
+        group.db->GetSourcePosition(partitions_[static_cast<size_t>(p)]->subject);
+    if (!applied.ok()) return applied.status();
+    fresh = fresh && *applied == 0;
+  }
+  const int peer = group.primary == self_ ? group.secondary : group.primary;
+  if (!fresh || peer < 0) return absl::OkStatus();
+  // Started empty (new, or wiped): the other owner's copy holds what the log may no longer.
+  const NodeSpec& owner = config_.nodes[static_cast<size_t>(peer)];
+  const std::string incoming = db_options.data_dir + ".incoming";
+  std::error_code error;
+  std::filesystem::remove_all(incoming, error);
+  std::filesystem::create_directories(incoming, error);
+  const auto started = Clock::now();
+  absl::StatusOr<uint64_t> fetched =
+      error ? absl::InternalError(absl::StrCat("cannot create ", incoming, ": ", error.message()))
+            : FetchSnapshot(owner, group.key, incoming, SnapshotFetchOptions{});
+  if (!fetched.ok()) {
+    std::filesystem::remove_all(incoming, error);
+    server::LogLine(server::LogLevel::kInfo, "no copy of the group from its other owner; "
+                                             "rebuilding from the log")
+        .Add("group", group.key)
+        .Add("owner", owner.id)
+        .Add("reason", std::string(fetched.status().message()));
+    return absl::OkStatus();
+  }
+  group.db.reset();
+  std::filesystem::remove_all(db_options.data_dir, error);
+  if (!error) std::filesystem::rename(incoming, db_options.data_dir, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot move ", incoming, " to ",
+                                            db_options.data_dir, ": ", error.message()));
+  }
+  if (absl::Status s = open(); !s.ok()) return s;
+  group.rebuilt_from = owner.id;
+  server::LogLine(server::LogLevel::kInfo, "rebuilt the group from its other owner's copy")
+      .Add("group", group.key)
+      .Add("owner", owner.id)
+      .Add("bytes", *fetched)
+      .Add("ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          Clock::now() - started)
+                                          .count()));
   return absl::OkStatus();
 }
 
@@ -537,6 +597,10 @@ std::string ClusterNode::StatusJson() const {
     w.Uint64(partition->pending.load());
     w.Key("caught_up");
     w.Bool(partition->caught_up.load());
+    if (!group.rebuilt_from.empty()) {
+      w.Key("rebuilt_from");
+      w.String(group.rebuilt_from.c_str());
+    }
     w.EndObject();
   }
   w.EndArray();
@@ -646,6 +710,41 @@ void ClusterNode::Register(server::HttpServer& server) {
         LocalGroupAggregate(q.get_param_value("group"), query);
     if (!result.ok()) return SendJsonError(r, result.status());
     r.set_content(RowsJson(*result), kJson);
+  });
+  // A group's copy for an owner rebuilding it (group_snapshot.h): ?group=G prepares it,
+  // &id=I&offset=O&bytes=B reads a chunk, &id=I&done=1 drops it.
+  server.Get("/cluster/snapshot", [this](Req q, Res r) {
+    const Group* group = FindGroup(q.get_param_value("group"));
+    if (group == nullptr || group->db == nullptr) {
+      return SendJsonError(r, absl::UnavailableError(absl::StrCat(
+                                  options_.node_id, " does not own group ",
+                                  Sv(q.get_param_value("group")))));
+    }
+    const std::string id = q.get_param_value("id");
+    if (id.empty()) {
+      if (!GroupReady(*group)) {
+        return SendJsonError(r, absl::UnavailableError(absl::StrCat(
+                                    options_.node_id, " is still catching up on group ",
+                                    group->key)));
+      }
+      absl::StatusOr<std::string> prepared = snapshots_->Prepare(*group->db);
+      if (!prepared.ok()) return SendJsonError(r, absl::UnavailableError(prepared.status().message()));
+      return r.set_content(*prepared, kJson);
+    }
+    if (q.has_param("done")) {
+      snapshots_->Finish(id);
+      return r.set_content("{}", kJson);
+    }
+    absl::StatusOr<int64_t> offset = IntParam(q, "offset"), bytes = IntParam(q, "bytes");
+    if (!offset.ok()) return SendJsonError(r, offset.status());
+    if (!bytes.ok()) return SendJsonError(r, bytes.status());
+    if (*offset < 0 || *bytes <= 0) {
+      return SendJsonError(r, absl::InvalidArgumentError("offset >= 0 and bytes > 0"));
+    }
+    absl::StatusOr<std::string> chunk = snapshots_->Read(
+        id, static_cast<uint64_t>(*offset), std::min<uint64_t>(static_cast<uint64_t>(*bytes), 64 << 20));
+    if (!chunk.ok()) return SendJsonError(r, absl::UnavailableError(chunk.status().message()));
+    r.set_content(std::move(*chunk), "application/octet-stream");
   });
   server.Get("/cluster/profile", [this](Req q, Res r) {
     absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end"),

@@ -34,6 +34,7 @@
 #include "cluster_backend.h"
 #include "cluster_config.h"
 #include "owner_positions.h"
+#include "group_snapshot.h"
 #include "retry_ids.h"
 #include "tag_log.h"
 
@@ -76,6 +77,9 @@ class ClusterNode final : public server::ClusterBackend {
   struct Partition;
   ClusterNode(ClusterConfig config, ClusterNodeOptions options);
   absl::Status Open();
+  // Opens this node's database of `group`; an empty one is first replaced by a copy of the
+  // other owner's, when it can give one (group_snapshot.h), else rebuilt from the log.
+  absl::Status OpenGroup(Group& group);
   uint64_t Apply(Partition& partition, const ReadBatch& batch);
   void HeartbeatLoop();
   // Sends this node's readiness and its partitions' applied positions to its peers.
@@ -97,6 +101,7 @@ class ClusterNode final : public server::ClusterBackend {
   OwnerPositions positions_;
   RetryIds retry_ids_{RetryIds::Options{}};
   std::unique_ptr<TagLog> log_;
+  std::unique_ptr<SnapshotStore> snapshots_;  // copies of this node's groups for peers
   std::vector<std::unique_ptr<TagLog::Listener>> heartbeats_;  // one per peer
   std::atomic<bool> positions_changed_{false};  // applied since the last heartbeat
   std::atomic<bool> ever_ready_{false};

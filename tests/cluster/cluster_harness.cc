@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -56,6 +57,15 @@ int LocalCluster::Script(const std::string& arguments, std::string* output) {
   }
   const int status = pclose(pipe);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int LocalCluster::NodePort(const std::string& node) const {
+  std::ifstream ports(dir_ + "/ports");
+  std::string line;
+  while (std::getline(ports, line)) {
+    if (line.rfind(node + "=", 0) == 0) return std::atoi(line.c_str() + node.size() + 1);
+  }
+  return 0;
 }
 
 int LocalCluster::Kill(const std::string& name) { return Script("kill " + dir_ + " " + name); }

@@ -18,6 +18,8 @@ class LocalCluster {
   LocalCluster& operator=(const LocalCluster&) = delete;
 
   int port() const { return port_; }
+  // The loopback port of a node ("node1"...) from DIR/ports; 0 when unknown.
+  int NodePort(const std::string& node) const;
   const std::string& dir() const { return dir_; }
 
   // cluster.sh kill|start NAME; start with --wipe when `wipe`. The exit code.

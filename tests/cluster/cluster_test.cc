@@ -203,6 +203,14 @@ TEST_CASE("faults under load: node and NATS kills, a wiped node; nothing answere
   stop = true;
   for (std::thread& t : writers) t.join();
   REQUIRE_MESSAGE(cluster.WaitAllReady(30), "status after the faults");
+  // node2 started empty while the other owners of its groups served: it began from their
+  // copies (then the log), not from the log alone.
+  {
+    HttpClient node2("127.0.0.1", cluster.NodePort("node2"));
+    HttpResponse status = node2.Get("/cluster/status");
+    REQUIRE_MESSAGE(status.status == 200, status.Describe());
+    CHECK_MESSAGE(status.body.find("\"rebuilt_from\"") != std::string::npos, status.body);
+  }
   MESSAGE("tags sent: ", sent.load(), ", answered 204: ", ledger.acknowledged.size(),
           ", failed: ", ledger.uncertain.size());
   // Enough traffic to have crossed every fault (how much more depends on the machine's load).
