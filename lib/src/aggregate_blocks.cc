@@ -105,6 +105,40 @@ absl::Status ForEachBlock(const Txn& txn, const Storage& storage, int level, int
   return absl::OkStatus();
 }
 
+absl::Status ForEachBlockOf(const Txn& txn, const Storage& storage, int level, int64_t from,
+                            int64_t to, uint8_t action, uint8_t mask,
+                            absl::FunctionRef<absl::Status(int64_t start, std::string_view block)>
+                                visit) {
+  if (from >= to) return absl::OkStatus();
+  Cursor cursor;
+  if (absl::Status s = cursor.Open(txn, TableOf(storage, level)); !s.ok()) return s;
+  const size_t key_size = KeySize(level);
+  const size_t time_at = level == 0 ? 0 : 1;
+  const int64_t size = LevelMillis(level);
+  int64_t bucket = from;
+  while (bucket < to) {
+    const std::string wanted = BlockKey(level, bucket, action, mask);
+    MDB_val key = ToVal(wanted), value;
+    absl::StatusOr<bool> found = cursor.Seek(MDB_SET_RANGE, &key, &value);
+    if (!found.ok()) return found.status();
+    if (!*found || key.mv_size != key_size) break;
+    const char* k = static_cast<const char*>(key.mv_data);
+    if (level != 0 && k[0] != static_cast<char>(level)) break;
+    const int64_t at = TimeFromKey(GetBigEndian64(k + time_at));
+    if (at >= to) break;
+    if (at != bucket) {  // nothing of this bucket at or after (action, mask): go to `at`'s
+      bucket = at;
+      continue;
+    }
+    if (static_cast<uint8_t>(k[time_at + 8]) == action &&
+        static_cast<uint8_t>(k[time_at + 9]) == mask) {
+      if (absl::Status s = visit(at, ToView(value)); !s.ok()) return s;
+    }
+    bucket = at + size;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status DeleteBlocksBefore(const Txn& txn, const Storage& storage, int level, int64_t before) {
   std::vector<MDB_dbi> tables = {TableOf(storage, level)};
   if (level == 0) tables.push_back(storage.agg_marks);  // keyed by TimeKey(minute) too

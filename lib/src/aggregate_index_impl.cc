@@ -437,10 +437,9 @@ absl::Status AggregateIndexImpl::Collect(
   if (from >= to) return absl::OkStatus();
   // [from, stored_to): this level's blocks; [stored_to, to): not rolled up yet, from below.
   const int64_t stored_to = level == 0 ? to : std::clamp(rolled_through_[level], from, to);
-  absl::Status status = ForEachBlock(
-      txn, *storage_, level, from, stored_to,
-      [&](int64_t start, uint8_t action, uint8_t mask, std::string_view block) {
-        if (action != lookup.action || mask != lookup.stored_mask) return absl::OkStatus();
+  absl::Status status = ForEachBlockOf(
+      txn, *storage_, level, from, stored_to, lookup.action, lookup.stored_mask,
+      [&](int64_t start, std::string_view block) {
         int64_t count = 0, sum = 0;
         if (absl::Status s = lookup.Sum(block, &count, &sum); !s.ok()) return s;
         add(start, count, sum);
