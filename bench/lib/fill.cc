@@ -6,6 +6,8 @@
 //   allezon-bench-fill --dir /tmp/fill --tags 10000000 [--batch 1000] [--no-sync]
 //                      [--threads 1] [--report-every 1000000] [--keep]
 //                      [--staging N]   (Options::profile_staging_tags; default: the library's)
+//                      [--two-flushes] (Options::sync_meta_every_commit: LMDB's own flush of
+//                                       the meta page in every commit, for comparison)
 //
 // --threads T: T threads each call AddTags with its own batches (the writer group-commits
 // them together). Memory: RssAnon (heap, what the process owns) and RssFile (mapped LMDB pages
@@ -64,7 +66,7 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp/allezon-fill";
   long long total = 1'000'000, batch = 1000, report_every = 1'000'000;
   int threads = 1;
-  bool sync = true, keep = false;
+  bool sync = true, keep = false, two_flushes = false;
   long long staging = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -81,6 +83,7 @@ int main(int argc, char** argv) {
     else if (arg == "--threads") threads = std::atoi(value());
     else if (arg == "--report-every") report_every = std::atoll(value());
     else if (arg == "--no-sync") sync = false;
+    else if (arg == "--two-flushes") two_flushes = true;
     else if (arg == "--keep") keep = true;
     else if (arg == "--staging") staging = std::atoll(value());
     else {
@@ -93,6 +96,7 @@ int main(int argc, char** argv) {
   allezon::Options options;
   options.data_dir = dir;
   options.sync = sync;
+  options.sync_meta_every_commit = two_flushes;
   if (staging >= 0) options.profile_staging_tags = static_cast<uint64_t>(staging);
   auto opened = allezon::Database::Open(options);
   if (!opened.ok()) {

@@ -145,6 +145,10 @@ class DatabaseImpl final : public Database {
   absl::Status InitializeDatabases();
   void WriterLoop();
   absl::Status CommitBatch(const std::vector<WriteRequest*>& batch);
+  // Hands `status` to every request (callback or waiting caller) and empties the vector.
+  void Answer(std::vector<WriteRequest*>& requests, const absl::Status& status);
+  // Makes every commit so far durable (their meta pages too): mdb_env_sync.
+  absl::Status FlushMeta();
   absl::Status TryCommit(std::span<const UserTag* const> tags,
                          std::span<const SourcePosition* const> positions, size_t fold_tags);
   // With no tags waiting: folds a slice of staged profile tags and trims their log.
@@ -232,7 +236,14 @@ absl::Status DatabaseImpl::OpenEnvironment(const Options& options) {
   // MDB_NOTLS: read transactions belong to the caller, not the thread, which suits thread
   // pools. Another process may not share the lock file anyway (LOCK above).
   unsigned flags = MDB_NOTLS | MDB_NOMEMINIT;
-  if (!options.sync) flags |= MDB_NOSYNC;
+  if (!options.sync) {
+    flags |= MDB_NOSYNC;
+  } else if (!options.sync_meta_every_commit) {
+    // One flush per commit: the meta page is written but not flushed, and the next commit's
+    // flush (or an explicit one) makes it durable; the writer answers a commit's tags only
+    // then (WriterLoop). README "Durability guarantee".
+    flags |= MDB_NOMETASYNC;
+  }
   if (int rc = mdb_env_open(storage_.env, dir.c_str(), flags, 0644); rc != 0) {
     absl::Status status = LmdbError(rc, absl::StrCat("cannot open the database in ", dir));
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
@@ -420,6 +431,9 @@ void DatabaseImpl::WriterLoop() {
   const auto idle_wait =
       std::chrono::milliseconds(std::max<int64_t>(10, storage_.options.aggregate_fold_interval_ms));
   std::vector<WriteRequest*> batch;
+  // Committed, not yet answered: their meta page is not known to be on disk yet.
+  std::vector<WriteRequest*> unflushed;
+  const bool defer_meta_flush = storage_.options.sync && !storage_.options.sync_meta_every_commit;
   bool folding_idle = false;  // folding staged profile tags while no writes wait
   for (;;) {
     batch.clear();
@@ -427,7 +441,13 @@ void DatabaseImpl::WriterLoop() {
     {
       std::unique_lock lock(queue_mu_);
       work_cv_.wait_for(lock, folding_idle ? std::chrono::milliseconds(0) : idle_wait, has_work);
-      if (queue_.empty() && closing_) break;
+      if (queue_.empty() && closing_) {
+        if (!unflushed.empty()) {
+          lock.unlock();
+          Answer(unflushed, FlushMeta());
+        }
+        break;
+      }
       size_t tags = 0;
       while (!queue_.empty() && (batch.empty() || tags + queue_.front()->tags.size() <=
                                                       storage_.options.max_batch_tags)) {
@@ -436,22 +456,26 @@ void DatabaseImpl::WriterLoop() {
         queue_.pop_front();
       }
     }
+    if (batch.empty() && !unflushed.empty()) Answer(unflushed, FlushMeta());
     if (!batch.empty()) {
       const absl::Status status = CommitBatch(batch);
-      for (WriteRequest* request : batch) {
-        if (request->on_done) {
-          std::function<void(absl::Status)> on_done = std::move(request->on_done);
-          delete request;
-          on_done(status);
-          continue;
+      // This commit's flush also flushed the previous commit's meta page: it is durable.
+      if (!unflushed.empty()) Answer(unflushed, status.ok() ? status : FlushMeta());
+      if (!status.ok() || !defer_meta_flush) {
+        Answer(batch, status);
+      } else {
+        bool more_waiting;
+        {
+          std::lock_guard lock(queue_mu_);
+          more_waiting = !queue_.empty();
         }
-        request->status = status;
-        std::atomic<uint32_t>* done = &request->done;
-        done->store(1, std::memory_order_release);
-        // The caller may return, ending the request's lifetime, as soon as it sees `done`; the
-        // wake only hands the address to the kernel (a stack address of a live thread: at
-        // worst a spurious wake of another futex user, as with glibc's mutex unlock).
-        syscall(SYS_futex, done, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+        // With more writes queued, the next commit flushes this one's meta page for free;
+        // else flush it now rather than keep its callers waiting.
+        if (more_waiting) {
+          unflushed.swap(batch);
+        } else {
+          Answer(batch, FlushMeta());
+        }
       }
       folding_idle = false;
     } else if (staging_.HasBacklog()) {
@@ -479,6 +503,32 @@ void DatabaseImpl::WriterLoop() {
     // trim bound follows the open minutes and the catalogue's mark.
     staging_.KeepLogFrom(std::min(aggregates_.LogNeededFrom(), catalogue_.LogNeededFrom()));
   }
+}
+
+void DatabaseImpl::Answer(std::vector<WriteRequest*>& requests, const absl::Status& status) {
+  for (WriteRequest* request : requests) {
+    if (request->on_done) {
+      std::function<void(absl::Status)> on_done = std::move(request->on_done);
+      delete request;
+      on_done(status);
+      continue;
+    }
+    request->status = status;
+    std::atomic<uint32_t>* done = &request->done;
+    done->store(1, std::memory_order_release);
+    // The caller may return, ending the request's lifetime, as soon as it sees `done`; the
+    // wake only hands the address to the kernel (a stack address of a live thread: at
+    // worst a spurious wake of another futex user, as with glibc's mutex unlock).
+    syscall(SYS_futex, done, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+  requests.clear();
+}
+
+absl::Status DatabaseImpl::FlushMeta() {
+  if (int rc = mdb_env_sync(storage_.env, /*force=*/1); rc != 0) {
+    return LmdbError(rc, "flushing the database file");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status DatabaseImpl::CommitBatch(const std::vector<WriteRequest*>& batch) {

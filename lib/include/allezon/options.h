@@ -61,6 +61,13 @@ struct Options {
   // false trades the last commits on an OS crash (not a process crash) for speed.
   bool sync = true;
 
+  // With sync: false (the default) flushes the file once per commit — LMDB's meta page is
+  // made durable by the next commit's flush (or a flush of its own when no commit follows
+  // at once), and a commit's writes are answered only then. true lets LMDB flush twice per
+  // commit (data, then meta page) and answers at once; for comparison. Same guarantee
+  // either way; only affects speed.
+  bool sync_meta_every_commit = false;
+
   // Group commit: at most this many tags per write transaction. Default 20000. Must be >= 1.
   size_t max_batch_tags = 20'000;
 
