@@ -26,6 +26,9 @@ install(DIRECTORY "${allezon_SOURCE_DIR}/lib/include/allezon"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         COMPONENT allezon_development
         FILES_MATCHING PATTERN "*.h" PATTERN "*.hpp")
+install(FILES "${allezon_BINARY_DIR}/lib/generated/include/allezon/version.h"
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/allezon"
+        COMPONENT allezon_development)
 if(TARGET allezon_c)
   install(FILES "${allezon_SOURCE_DIR}/bindings/c/include/allezon/allezon.h"
           DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/allezon"
