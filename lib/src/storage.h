@@ -61,6 +61,7 @@ struct Storage {
   MDB_dbi agg_blocks = 0;  // minute + action + mask -> sorted cells (aggregate_index_impl.cc)
   MDB_dbi agg_marks = 0;   // folded minute -> the newest log sequence in its blocks
   MDB_dbi catalogue = 0;   // dimension + value id -> first/last seen, tags (catalogue.h)
+  MDB_dbi raw_tags = 0;    // minute + sequence -> a block of whole tags (raw_tags.h)
   StringPool strings_pool;
 
   // Held shared by every read transaction, exclusively by the writer while it resizes the
