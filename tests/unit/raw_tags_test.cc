@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "allezon/database.h"
+#include "allezon/tag_lines.h"
 #include "allezon/user_tag_view.h"
 #include "raw_tags.h"
 #include "test_util.h"
@@ -204,6 +205,41 @@ TEST_CASE("raw bytes per tag of a stream-like minute stay under 40") {
   // Damage is reported, never read past.
   CHECK(absl::IsDataLoss(
       internal::DecodeRawBlock(kStreamStart, 1, block.substr(0, block.size() / 2), &decoded)));
+}
+
+}  // namespace
+}  // namespace allezon
+
+namespace allezon {
+namespace {
+
+TEST_CASE("NDJSON batches: all tags or the first bad line; a limit on their number") {
+  const std::string good =
+      R"({"time":"2022-03-01T00:00:01Z","cookie":"a","country":"PL","device":"PC","action":"VIEW","origin":"O","product_info":{"product_id":1,"brand_id":"B","category_id":"C","price":5}})";
+  std::vector<UserTag> tags{testing::MakeTag(1, "kept")};
+  CHECK(ParseUserTagLines(good + "\n\r\n" + good + "\r\n", 10, &tags).ok());
+  CHECK(tags.size() == 3);
+  absl::Status status = ParseUserTagLines(good + "\n\n" + "{\"time\":1}\n" + good, 10, &tags);
+  CHECK(absl::IsInvalidArgument(status));
+  CHECK(std::string(status.message()).rfind("line 3: ", 0) == 0);
+  CHECK(tags.size() == 3);  // unchanged
+  status = ParseUserTagLines(good + "\n" + good + "\n" + good, 2, &tags);
+  CHECK(absl::IsOutOfRange(status));
+  CHECK(std::string(status.message()) == "more than 2 tags");
+  CHECK(tags.size() == 3);
+  CHECK(ParseUserTagLines("", 0, &tags).ok());
+}
+
+TEST_CASE("CSV rows quote what RFC 4180 needs") {
+  UserTag tag = testing::MakeTag(testing::kStreamStart + 5, "a\"b", Action::kBuy, -7, "O,1");
+  tag.product_id = std::string("x\ny");
+  std::string row;
+  AppendUserTagCsv(ViewOf(tag), &row);
+  CHECK(row ==
+        "2022-03-01T00:00:00.005Z,\"a\"\"b\",PL,PC,BUY,\"O,1\",\"x\ny\",BRAND,CATEGORY,-7\r\n");
+  row.clear();
+  AppendUserTagLine(ViewOf(tag), &row);
+  CHECK(row == UserTagToJson(tag) + "\n");
 }
 
 }  // namespace
