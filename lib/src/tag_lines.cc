@@ -73,7 +73,14 @@ void AppendUserTagCsv(const UserTagView& tag, std::string* out) {
 }
 
 void AppendUserTagLine(const UserTagView& tag, std::string* out) {
-  AppendUserTagJson(tag, out);
+  // Through a small scratch string: AppendUserTagJson reserves room by growing its output to
+  // twice its size and back (json_writer.h), which zero-fills as many bytes as the output
+  // already holds, per tag: quadratic over an export's chunk of thousands of lines (measured:
+  // 93 % of an export's time in memset).
+  thread_local std::string scratch;
+  scratch.clear();
+  AppendUserTagJson(tag, &scratch);
+  out->append(scratch);
   out->push_back('\n');
 }
 
