@@ -5,12 +5,13 @@
 //   export --dir D                         Database::ExportTags of everything, tags/s
 //   batch  --port P --tags N [--connections C] [--batch B]
 //          POST /user_tags/batch of the standard stream over HTTP, tags/s
-//   single --dir D [--seconds S] [--threads T]
-//          durable single-tag AddTag from T threads, raw retention off / on / off / on,
-//          S seconds each, tags/s and the on/off ratio
+//   single --dir D [--seconds S] [--threads T] [--rounds R]
+//          durable single-tag AddTag from T threads, raw retention off / on alternately,
+//          R rounds of S seconds each, tags/s and the ratio of the medians
 #include <httplib.h>
 #include <lmdb.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -187,20 +188,24 @@ double SingleRun(const std::string& dir, int64_t raw_hours, int threads, double 
   return done.load() / Seconds(start);
 }
 
-int Single(const std::string& dir, double seconds, int threads) {
+int Single(const std::string& dir, double seconds, int threads, int rounds) {
   std::filesystem::remove_all(dir);
   allezon::bench::RealisticTags stream;
   std::mutex stream_mu;
-  double off = 0, on = 0;
-  for (int round = 0; round < 4; ++round) {
+  std::vector<double> rates[2];
+  // Alternating, many short rounds: on a shared machine the load of others swings more than
+  // the difference measured; medians of interleaved rounds see the same swings.
+  for (int round = 0; round < 2 * rounds; ++round) {
     const bool raw = round % 2 == 1;
     // A fresh directory per run: both start from the same (empty) state.
     std::filesystem::remove_all(dir);
     const double rate = SingleRun(dir, raw ? 24 : 0, threads, seconds, &stream, &stream_mu);
     std::printf("single raw=%s threads=%d tags_per_s=%.0f\n", raw ? "on" : "off", threads, rate);
-    (raw ? on : off) += rate;
+    rates[raw].push_back(rate);
   }
-  std::printf("single ratio_on_over_off=%.3f\n", on / off);
+  for (auto& r : rates) std::sort(r.begin(), r.end());
+  const double off = rates[0][rates[0].size() / 2], on = rates[1][rates[1].size() / 2];
+  std::printf("single median_off=%.0f median_on=%.0f ratio_on_over_off=%.3f\n", off, on, on / off);
   return 0;
 }
 
@@ -215,7 +220,7 @@ int main(int argc, char** argv) {
   std::string dir = "/tmp/allezon-history";
   long long tags = 1'000'000;
   int64_t raw_hours = 24;
-  int port = 0, connections = 4, batch = 1000, threads = 32;
+  int port = 0, connections = 4, batch = 1000, threads = 32, rounds = 4;
   double seconds = 5;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
@@ -227,6 +232,7 @@ int main(int argc, char** argv) {
     else if (flag == "--batch") batch = std::atoi(value.c_str());
     else if (flag == "--threads") threads = std::atoi(value.c_str());
     else if (flag == "--seconds") seconds = std::atof(value.c_str());
+    else if (flag == "--rounds") rounds = std::atoi(value.c_str());
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -235,7 +241,7 @@ int main(int argc, char** argv) {
   if (mode == "fill") return Fill(dir, tags, raw_hours);
   if (mode == "export") return Export(dir);
   if (mode == "batch") return Batch(port, tags, connections, batch);
-  if (mode == "single") return Single(dir, seconds, threads);
+  if (mode == "single") return Single(dir, seconds, threads, rounds);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }
