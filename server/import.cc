@@ -52,7 +52,8 @@ int RunImport(const std::string& path, const Options& options, size_t batch_tags
     stored += batch.size();
     batch.clear();
     if (progress) {
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double done = in ? static_cast<double>(in.tellg()) : total_bytes;
       std::fprintf(stderr, "\rimported %llu tags, %.0f%%, %.0f tags/s   ",
                    static_cast<unsigned long long>(stored),

@@ -377,14 +377,16 @@ int Run(int argc, char** argv) {
   http_options.data_dir = options.database.data_dir;
   http_options.session_gap_ms = options.session_gap_minutes * kMillisPerMinute;
   http_options.max_batch_tags = static_cast<size_t>(options.max_batch_tags);
-  // A tag's JSON is ~250 bytes; 2 KB a tag leaves room for long strings and whitespace.
-  http_options.max_batch_body_bytes = http_options.max_batch_tags * 2048;
+  // A tag's JSON is ~250 bytes: 512 a tag leaves room. Not more, because the largest body
+  // any endpoint takes is also what a chunked body to any endpoint may reach before the
+  // connection layer cuts it (tests/hardening: limits).
+  http_options.max_batch_body_bytes = http_options.max_batch_tags * 512;
   HttpApi api(cluster_node != nullptr ? cluster_node->first_database() : database->get(),
               &comparator, http_options, access_log.get(), cluster_node.get());
 
-  const size_t payload_limit =
-      std::max({static_cast<size_t>(options.max_body_bytes),
-                static_cast<size_t>(options.max_query_body_bytes), http_options.max_batch_body_bytes});
+  const size_t payload_limit = std::max({static_cast<size_t>(options.max_body_bytes),
+                                         static_cast<size_t>(options.max_query_body_bytes),
+                                         http_options.max_batch_body_bytes});
   ConnectionLimits limits;
   limits.threads = static_cast<size_t>(options.threads);
   limits.max_queued = static_cast<size_t>(options.max_queued_connections);

@@ -92,11 +92,12 @@ int Fill(const std::string& dir, long long tags, int64_t raw_hours) {
     std::this_thread::sleep_for(std::chrono::seconds(3));  // idle: small blocks merged
   }
   const uint64_t raw = TableBytes(dir, "raw_tags");
-  std::printf("fill tags=%lld raw_hours=%lld seconds=%.1f data_mdb_bytes=%llu raw_table_bytes=%llu "
-              "raw_bytes_per_tag=%.1f\n",
-              tags, static_cast<long long>(raw_hours), Seconds(start),
-              static_cast<unsigned long long>(std::filesystem::file_size(dir + "/data.mdb")),
-              static_cast<unsigned long long>(raw), static_cast<double>(raw) / tags);
+  std::printf(
+      "fill tags=%lld raw_hours=%lld seconds=%.1f data_mdb_bytes=%llu raw_table_bytes=%llu "
+      "raw_bytes_per_tag=%.1f\n",
+      tags, static_cast<long long>(raw_hours), Seconds(start),
+      static_cast<unsigned long long>(std::filesystem::file_size(dir + "/data.mdb")),
+      static_cast<unsigned long long>(raw), static_cast<double>(raw) / tags);
   return 0;
 }
 
@@ -111,10 +112,12 @@ int Export(const std::string& dir) {
   absl::Status s = db->ExportTags({earliest, allezon::kMaxTime},
                                   [&](std::span<const allezon::UserTagView> views) {
                                     chunk.clear();
-                                    for (const auto& v : views) allezon::AppendUserTagLine(v, &chunk);
+                                    for (const auto& v : views)
+                                      allezon::AppendUserTagLine(v, &chunk);
                                     tags += views.size();
                                     bytes += chunk.size();
-                                    if (tags % (1 << 20) < views.size()) rss_max = std::max(rss_max, RssKb());
+                                    if (tags % (1 << 20) < views.size())
+                                      rss_max = std::max(rss_max, RssKb());
                                     return absl::OkStatus();
                                   });
   if (!s.ok()) {
@@ -122,10 +125,11 @@ int Export(const std::string& dir) {
     return 1;
   }
   const double seconds = Seconds(start);
-  std::printf("export tags=%llu ndjson_bytes=%llu seconds=%.2f tags_per_s=%.0f rss_kb_before=%ld "
-              "rss_kb_max=%ld\n",
-              static_cast<unsigned long long>(tags), static_cast<unsigned long long>(bytes),
-              seconds, tags / seconds, rss_before, rss_max);
+  std::printf(
+      "export tags=%llu ndjson_bytes=%llu seconds=%.2f tags_per_s=%.0f rss_kb_before=%ld "
+      "rss_kb_max=%ld\n",
+      static_cast<unsigned long long>(tags), static_cast<unsigned long long>(bytes), seconds,
+      tags / seconds, rss_before, rss_max);
   return 0;
 }
 
@@ -224,15 +228,24 @@ int main(int argc, char** argv) {
   double seconds = 5;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--dir") dir = value;
-    else if (flag == "--tags") tags = std::atoll(value.c_str());
-    else if (flag == "--raw-hours") raw_hours = std::atoll(value.c_str());
-    else if (flag == "--port") port = std::atoi(value.c_str());
-    else if (flag == "--connections") connections = std::atoi(value.c_str());
-    else if (flag == "--batch") batch = std::atoi(value.c_str());
-    else if (flag == "--threads") threads = std::atoi(value.c_str());
-    else if (flag == "--seconds") seconds = std::atof(value.c_str());
-    else if (flag == "--rounds") rounds = std::atoi(value.c_str());
+    if (flag == "--dir")
+      dir = value;
+    else if (flag == "--tags")
+      tags = std::atoll(value.c_str());
+    else if (flag == "--raw-hours")
+      raw_hours = std::atoll(value.c_str());
+    else if (flag == "--port")
+      port = std::atoi(value.c_str());
+    else if (flag == "--connections")
+      connections = std::atoi(value.c_str());
+    else if (flag == "--batch")
+      batch = std::atoi(value.c_str());
+    else if (flag == "--threads")
+      threads = std::atoi(value.c_str());
+    else if (flag == "--seconds")
+      seconds = std::atof(value.c_str());
+    else if (flag == "--rounds")
+      rounds = std::atoi(value.c_str());
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;

@@ -195,8 +195,9 @@ absl::Status DecodeRawBlock(int64_t minute, uint64_t key_sequence, std::string_v
     cursor.reader.Bytes((header & kPackedBit) ? (length * 6 + 7) / 8 : length);
     SkipBody(cursor.reader);
     if (!cursor.reader.ok()) break;
-    out->push_back({cursor.time, cursor.sequence,
-                    std::string_view(start, static_cast<size_t>(cursor.reader.position() - start))});
+    out->push_back(
+        {cursor.time, cursor.sequence,
+         std::string_view(start, static_cast<size_t>(cursor.reader.position() - start))});
   }
   if (!cursor.reader.ok() || cursor.left != 0) return absl::DataLossError("raw tag block damaged");
   return absl::OkStatus();
@@ -354,9 +355,9 @@ absl::Status RawTags::MergeSmallBlocks(const Txn& txn, int64_t minute) {
   if (blocks.size() < 2) return absl::OkStatus();
   for (const auto& [block_key, span] : blocks) {
     const uint64_t key_sequence = GetBigEndian64(block_key.data() + 8);
-    if (absl::Status s = DecodeRawBlock(minute, key_sequence,
-                                        std::string_view(copies).substr(span.first, span.second),
-                                        &entries);
+    if (absl::Status s =
+            DecodeRawBlock(minute, key_sequence,
+                           std::string_view(copies).substr(span.first, span.second), &entries);
         !s.ok()) {
       return s;
     }
@@ -375,8 +376,8 @@ absl::Status RawTags::MergeSmallBlocks(const Txn& txn, int64_t minute) {
       ++end;
     }
     block.clear();
-    EncodeRawBlock(minute, smallest,
-                   std::span<const RawEntry>(entries.data() + begin, end - begin), &block);
+    EncodeRawBlock(minute, smallest, std::span<const RawEntry>(entries.data() + begin, end - begin),
+                   &block);
     if (absl::Status s = txn.Put(storage_->raw_tags, RawKey(minute, smallest), block); !s.ok()) {
       return s;
     }
@@ -434,10 +435,10 @@ absl::Status RawTags::Export(TimeRange range, const ExportSink& sink) const {
         if (next.ok() && next->size() == 8) through = GetBigEndian64(next->data()) - 1;
         started = true;
       } else if (*raw_from > (any ? last_time : range.begin)) {
-        return absl::AbortedError(absl::StrCat(
-            "raw tags were trimmed while they were being exported (the earliest time "
-            "available is now ",
-            FormatTagTime(*raw_from), ")"));
+        return absl::AbortedError(
+            absl::StrCat("raw tags were trimmed while they were being exported (the earliest time "
+                         "available is now ",
+                         FormatTagTime(*raw_from), ")"));
       }
       Cursor cursor;
       if (absl::Status s = cursor.Open(*txn, storage_->raw_tags); !s.ok()) return s;

@@ -98,10 +98,10 @@ class RawTags {
   absl::Status MergeSmallBlocks(const Txn& txn, int64_t minute);
 
   Storage* storage_;
-  EpochMillis raw_from_ = kMinTime;        // writer's copy of meta/raw_from
-  std::set<int64_t> pending_minutes_;      // minutes with blocks not merged yet (writer)
-  std::vector<int64_t> written_minutes_;   // by the transaction in progress (writer)
-  int64_t last_maintain_ms_ = 0;           // steady clock (writer)
+  EpochMillis raw_from_ = kMinTime;       // writer's copy of meta/raw_from
+  std::set<int64_t> pending_minutes_;     // minutes with blocks not merged yet (writer)
+  std::vector<int64_t> written_minutes_;  // by the transaction in progress (writer)
+  int64_t last_maintain_ms_ = 0;          // steady clock (writer)
 };
 
 }  // namespace allezon::internal

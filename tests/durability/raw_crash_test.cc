@@ -80,7 +80,8 @@ TEST_SUITE("raw") {
 
       // Verify after every restart.
       HttpClient http(server);
-      HttpResponse exported = http.Get("/export?time_range=2022-03-01T00:00:00_2022-03-02T00:00:00");
+      HttpResponse exported =
+          http.Get("/export?time_range=2022-03-01T00:00:00_2022-03-02T00:00:00");
       REQUIRE_MESSAGE(exported.status == 200, exported.Describe());
       std::map<std::string, int> in_export;
       std::map<std::string, std::multiset<std::string>> by_cookie;

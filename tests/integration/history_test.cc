@@ -28,8 +28,18 @@ ServerOptions RawServer(std::vector<std::string> more = {}) {
 std::vector<Tag> SampleTags() {
   std::vector<Tag> tags;
   // Strings from fixed tables: GCC 12 warns falsely (-Wrestrict) on "literal" + to_string.
-  const std::vector<std::string> cookies = {"odd, \"cookie\" 0", "odd, \"cookie\" 1", "c0", "c1",
-                                            "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"};
+  const std::vector<std::string> cookies = {"odd, \"cookie\" 0",
+                                            "odd, \"cookie\" 1",
+                                            "c0",
+                                            "c1",
+                                            "c2",
+                                            "c3",
+                                            "c4",
+                                            "c5",
+                                            "c6",
+                                            "c7",
+                                            "c8",
+                                            "c9"};
   const std::vector<std::string> origins = {"O0", "O1", "O2", "O3", "O4", "O5"};
   const std::vector<std::string> brands = {"Brand, Inc.", "B0", "B1", "B2"};
   for (int i = 0; i < 600; ++i) {
@@ -53,7 +63,8 @@ std::string Lines(const std::vector<Tag>& tags, size_t begin, size_t end) {
 }
 
 std::string Export(HttpClient& http, const std::string& range, const std::string& format = "") {
-  HttpResponse r = http.Get("/export?time_range=" + range + (format.empty() ? "" : "&format=" + format));
+  HttpResponse r =
+      http.Get("/export?time_range=" + range + (format.empty() ? "" : "&format=" + format));
   REQUIRE_MESSAGE(r.status == 200, r.Describe());
   return r.body;
 }
@@ -102,8 +113,8 @@ TEST_SUITE("history") {
     std::ofstream(file) << ndjson;
     const std::string fresh = (scratch.path() / "fresh").string();
     std::string output;
-    REQUIRE_MESSAGE(RunServer({"--import", file, "--data-dir", fresh, "--raw-retention-hours",
-                               "24", "--max-batch-tags", "250"},
+    REQUIRE_MESSAGE(RunServer({"--import", file, "--data-dir", fresh, "--raw-retention-hours", "24",
+                               "--max-batch-tags", "250"},
                               &output) == 0,
                     output);
     ServerProcess imported(fresh, RawServer());

@@ -1,4 +1,6 @@
 // Raw tags (SPEC §10): encoding, order of export, trimming, bad input.
+#include "raw_tags.h"
+
 #include <doctest/doctest.h>
 
 #include <string>
@@ -7,7 +9,6 @@
 #include "allezon/database.h"
 #include "allezon/tag_lines.h"
 #include "allezon/user_tag_view.h"
-#include "raw_tags.h"
 #include "test_util.h"
 
 namespace allezon {
@@ -72,10 +73,9 @@ TEST_CASE("export: every tag whole, by time then acceptance, across minutes and 
   // many commits so that a minute holds many blocks.
   for (int i = 0; i < 30'000; ++i) {
     const EpochMillis time = kStreamStart + (i * 7919) % (3 * kMillisPerMinute);
-    UserTag tag = MakeTag(time, i % 3 == 0 ? "cookie " + std::to_string(i % 500)
-                                           : "C" + std::to_string(i % 1000),
-                          i % 5 == 0 ? Action::kBuy : Action::kView, i - 15'000,
-                          "O" + std::to_string(i % 7));
+    UserTag tag = MakeTag(
+        time, i % 3 == 0 ? "cookie " + std::to_string(i % 500) : "C" + std::to_string(i % 1000),
+        i % 5 == 0 ? Action::kBuy : Action::kView, i - 15'000, "O" + std::to_string(i % 7));
     tag.device = static_cast<Device>(i % 3);
     if (i % 11 == 0) tag.product_id = std::string("P-") + std::to_string(i);
     accepted.push_back(tag);
@@ -104,9 +104,10 @@ TEST_CASE("export: every tag whole, by time then acceptance, across minutes and 
   db.reset();
   db = OpenOrDie(RawOptions(dir.path()));
   REQUIRE(db->AddTag(accepted.back()).ok());  // a round of maintenance
-  expected.insert(std::upper_bound(expected.begin(), expected.end(), accepted.back(),
-                                   [](const UserTag& a, const UserTag& b) { return a.time < b.time; }),
-                  accepted.back());
+  expected.insert(
+      std::upper_bound(expected.begin(), expected.end(), accepted.back(),
+                       [](const UserTag& a, const UserTag& b) { return a.time < b.time; }),
+      accepted.back());
   CHECK(ExportAll(*db, {kStreamStart, kStreamStart + kHour}, &status) == expected);
   CHECK(status.ok());
 
@@ -179,7 +180,8 @@ TEST_CASE("raw bytes per tag of a stream-like minute stay under 40") {
   std::vector<UserTag> tags;
   for (int i = 0; i < 6000; ++i) {
     UserTag tag = MakeTag(kStreamStart + i, "", Action::kView, 100 + i % 5000);
-    for (int c = 0; c < 20; ++c) tag.cookie.push_back("abcdefghijKLMNOPQRST0123456789"[(i * 7 + c * 13) % 30]);
+    for (int c = 0; c < 20; ++c)
+      tag.cookie.push_back("abcdefghijKLMNOPQRST0123456789"[(i * 7 + c * 13) % 30]);
     tag.product_id = int64_t{100000 + i % 90000};
     tags.push_back(tag);
   }

@@ -377,8 +377,9 @@ size_t allezon_add_tags_jsonl(allezon_db_t* db, const char* data, size_t len, ch
       return 0;
     }
     std::vector<allezon::UserTag> tags;
-    if (SaveError(errptr, allezon::ParseUserTagLines(std::string_view(data != nullptr ? data : "", len),
-                                                     SIZE_MAX, &tags))) {
+    if (SaveError(errptr,
+                  allezon::ParseUserTagLines(std::string_view(data != nullptr ? data : "", len),
+                                             SIZE_MAX, &tags))) {
       return 0;
     }
     if (tags.empty()) return 0;
