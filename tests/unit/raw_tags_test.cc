@@ -246,3 +246,37 @@ TEST_CASE("CSV rows quote what RFC 4180 needs") {
 
 }  // namespace
 }  // namespace allezon
+
+namespace allezon {
+namespace {
+
+TEST_CASE("raw tags: the file stays flat once the retention window is full") {
+  testing::TempDir dir;
+  Options options = testing::TestOptions(dir.path());
+  options.raw_retention_ms = 10 * kMillisPerMinute;
+  options.retention_ms = 10 * kMillisPerMinute;
+  options.aggregate_fold_interval_ms = 0;
+  options.sync = false;
+  auto db = testing::OpenOrDie(options);
+  std::vector<UserTag> batch;
+  uint64_t used_at_50 = 0;  // the window is full (and LMDB's free list settled)
+  for (int minute = 0; minute < 90; ++minute) {
+    for (int part = 0; part < 6; ++part) {
+      batch.clear();
+      for (int i = 0; i < 500; ++i) {
+        batch.push_back(testing::MakeTag(
+            testing::kStreamStart + minute * kMillisPerMinute + part * 10'000 + i * 20,
+            "cookie" + std::to_string(i % 50)));
+      }
+      REQUIRE(db->AddTags(batch).ok());
+    }
+    if (minute == 50) used_at_50 = db->Stats().map_used;
+  }
+  const uint64_t used_at_90 = db->Stats().map_used;
+  INFO("map used at 50 minutes " << used_at_50 << ", at 90 " << used_at_90);
+  CHECK(used_at_90 <= used_at_50 * 21 / 20);  // measured: equal
+  CHECK(db->EarliestRawTime().value_or(0) >= testing::kStreamStart + 79 * kMillisPerMinute);
+}
+
+}  // namespace
+}  // namespace allezon
