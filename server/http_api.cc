@@ -14,6 +14,7 @@
 #include "allezon/user_tag.h"
 #include "analyst_api.h"
 #include "dashboard.h"
+#include "history_api.h"
 #include "http_server.h"
 #include "log.h"
 #include "query_parsing.h"
@@ -154,6 +155,7 @@ void HttpApi::Register(HttpServer& server) {
   server.Post("/admin/max-map-size", [this](Req q, Res r) { SetMaxMapSize(q, r); });
   server.Post("/admin/backup", [this](Req q, Res r) { Backup(q, r); });
   RegisterAnalystApi(server, database_, {options_.session_gap_ms, cluster_ != nullptr});
+  RegisterHistoryApi(server, database_, {options_.max_batch_tags, cluster_ != nullptr});
   RegisterDashboard(server);  // GET /: the campaign dashboard (SPEC §9)
   if (cluster_ != nullptr) cluster_->Register(server);
 
@@ -202,8 +204,9 @@ void HttpApi::Register(HttpServer& server) {
     // An announced body over the endpoint's limit is refused before it is read (cpp-httplib
     // would read and discard it all first); the connection closes after the answer, since
     // the unread body cannot be told from a next request.
-    const size_t limit =
-        q.path == "/user_tags" ? options_.max_tag_body_bytes : options_.max_query_body_bytes;
+    const size_t limit = q.path == "/user_tags"         ? options_.max_tag_body_bytes
+                         : q.path == "/user_tags/batch" ? options_.max_batch_body_bytes
+                                                        : options_.max_query_body_bytes;
     const std::string length = q.get_header_value("Content-Length");
     if (!length.empty() && !q.has_header("Transfer-Encoding") &&
         (length.size() > 18 || std::strtoull(length.c_str(), nullptr, 10) > limit)) {

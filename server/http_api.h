@@ -41,6 +41,10 @@ struct HttpOptions {
   std::string data_dir;
   // Analyst endpoints (analyst_api.h): tags this far apart start a new session.
   int64_t session_gap_ms = kDefaultSessionGapMs;
+  // POST /user_tags/batch (history_api.h): most tags in one batch (413 beyond), and its
+  // largest body (413 before it is read).
+  size_t max_batch_tags = 10'000;
+  size_t max_batch_body_bytes = 10'000 * 512;
 };
 
 // One exhaustive mapping of library errors to HTTP statuses.

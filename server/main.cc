@@ -26,6 +26,7 @@
 #include "flags.h"
 #include "http_api.h"
 #include "http_server.h"
+#include "import.h"
 #include "log.h"
 
 namespace allezon::server {
@@ -55,6 +56,8 @@ struct ServerOptions {
   std::string cluster_file;
   std::string node_id;
   int64_t session_gap_minutes = 30;
+  int64_t max_batch_tags = 10'000;
+  std::string import_file;
   Options database;
 };
 
@@ -72,7 +75,7 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
     return [=](std::string_view v) { return ParseBoolFlag(v, out); };
   };
   static int64_t retention_hours = 24, profile_cap = 200, initial_map_mb = 256, max_map_mb = 0,
-                 staging_tags = 1'000'000;
+                 staging_tags = 1'000'000, raw_retention_hours = 0;
   Options& db = o->database;
   return {
       {"host", "ADDR", "address to listen on (default 0.0.0.0)", string_flag(&o->host)},
@@ -146,6 +149,22 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
          db.retention_1d_ms = days * 86'400'000;
          return true;
        }},
+      {"raw-retention-hours", "H",
+       "keep every accepted tag whole this long behind the newest event time, for GET /export; "
+       "0 = off, and drops raw tags kept before (default 0)",
+       [&db](std::string_view v) {
+         if (!ParseInt64Flag(v, 0, 24 * 365 * 100, &raw_retention_hours)) return false;
+         db.raw_retention_ms = raw_retention_hours * 3'600'000;
+         return true;
+       }},
+      {"max-batch-tags", "N",
+       "most tags in one POST /user_tags/batch, else 413; also --import's batch (default 10000)",
+       int_flag(&o->max_batch_tags, 1, 1'000'000)},
+      {"import", "FILE",
+       "load the tags of an NDJSON file (one tag per line, e.g. an export) into --data-dir "
+       "offline, in batches of --max-batch-tags, then exit: 0 when all are stored, 1 naming the "
+       "first bad line",
+       string_flag(&o->import_file)},
       {"initial-map-size-mb", "MB", "initial LMDB map size; it doubles as needed (default 256)",
        [&db](std::string_view v) {
          if (!ParseInt64Flag(v, 1, int64_t{1} << 30, &initial_map_mb)) return false;
@@ -280,6 +299,10 @@ int Run(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(options.log_level);
+  if (!options.import_file.empty()) {
+    return RunImport(options.import_file, options.database,
+                     static_cast<size_t>(options.max_batch_tags));
+  }
 
   // Signals are taken by one thread (sigwait) so that shutdown runs as ordinary code.
   sigset_t stop_signals;
@@ -374,11 +397,17 @@ int Run(int argc, char** argv) {
   http_options.admin_remote = options.admin_remote;
   http_options.data_dir = options.database.data_dir;
   http_options.session_gap_ms = options.session_gap_minutes * kMillisPerMinute;
+  http_options.max_batch_tags = static_cast<size_t>(options.max_batch_tags);
+  // A tag's JSON is ~250 bytes: 512 a tag leaves room. Not more, because the largest body
+  // any endpoint takes is also what a chunked body to any endpoint may reach before the
+  // connection layer cuts it (tests/hardening: limits).
+  http_options.max_batch_body_bytes = http_options.max_batch_tags * 512;
   HttpApi api(cluster_node != nullptr ? cluster_node->first_database() : database->get(),
               &comparator, http_options, access_log.get(), cluster_node.get());
 
-  const size_t payload_limit =
-      static_cast<size_t>(std::max(options.max_body_bytes, options.max_query_body_bytes));
+  const size_t payload_limit = std::max({static_cast<size_t>(options.max_body_bytes),
+                                         static_cast<size_t>(options.max_query_body_bytes),
+                                         http_options.max_batch_body_bytes});
   ConnectionLimits limits;
   limits.threads = static_cast<size_t>(options.threads);
   limits.max_queued = static_cast<size_t>(options.max_queued_connections);

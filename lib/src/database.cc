@@ -28,6 +28,7 @@
 #include "catalogue.h"
 #include "page_check.h"
 #include "profile_staging.h"
+#include "raw_tags.h"
 #include "storage.h"
 #include "user_tag_store_impl.h"
 
@@ -62,9 +63,6 @@ std::string SourcePositionKey(std::string_view source) {
   return absl::StrCat(internal::Sv(kSourcePositionPrefix), internal::Sv(source));
 }
 
-constexpr const char* kDatabaseNames[] = {"meta",       "strings",     "string_ids",
-                                          "profiles",   "profile_log", "agg_blocks",
-                                          "agg_marks",  "catalogue",   "agg_rollups"};
 
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
@@ -95,6 +93,9 @@ absl::Status ValidateOptions(const Options& options) {
     return absl::InvalidArgumentError("max_map_size must be 0 or >= initial_map_size");
   }
   if (options.max_readers < 1) return absl::InvalidArgumentError("max_readers must be >= 1");
+  if (options.raw_retention_ms < 0) {
+    return absl::InvalidArgumentError("raw_retention_ms must be >= 0");
+  }
   return absl::OkStatus();
 }
 
@@ -105,7 +106,8 @@ class DatabaseImpl final : public Database {
         user_tags_(&storage_, &staging_),
         aggregates_(&storage_),
         catalogue_(&storage_),
-        analytics_(&storage_, &aggregates_, &catalogue_, &user_tags_) {}
+        analytics_(&storage_, &aggregates_, &catalogue_, &user_tags_),
+        raw_tags_(&storage_) {}
   ~DatabaseImpl() override;
 
   absl::Status OpenEnvironment(const Options& options);
@@ -121,6 +123,12 @@ class DatabaseImpl final : public Database {
   DatabaseStats Stats() const override;
   absl::Status SetMaxMapSize(uint64_t bytes) override;
   absl::Status Backup(const std::string& directory) const override;
+  absl::Status ExportTags(TimeRange range, const ExportSink& sink) const override {
+    return raw_tags_.Export(range, sink);
+  }
+  absl::StatusOr<EpochMillis> EarliestRawTime() const override {
+    return raw_tags_.EarliestAvailable();
+  }
 
  private:
   struct WriteRequest {
@@ -163,6 +171,7 @@ class DatabaseImpl final : public Database {
   AggregateIndexImpl aggregates_;
   internal::Catalogue catalogue_;
   internal::AnalyticsImpl analytics_;
+  internal::RawTags raw_tags_;
   int lock_fd_ = -1;
 
   std::mutex queue_mu_;
@@ -306,20 +315,18 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       if (!more.ok()) return more.status();
       if (!*more) break;
       const std::string_view name = internal::ToView(key);
-      if (std::find(std::begin(kDatabaseNames), std::end(kDatabaseNames), name) ==
-              std::end(kDatabaseNames) &&
-          name != kLegacyAggregateLog) {
+      const bool ours = std::any_of(std::begin(internal::kTables), std::end(internal::kTables),
+                                    [&](const internal::TableSpec& t) { return name == t.name; });
+      if (!ours && name != kLegacyAggregateLog) {
         return absl::FailedPreconditionError(absl::StrCat(
             storage_.options.data_dir, " holds an LMDB database that is not allezon's"));
       }
     }
   }
-  MDB_dbi* handles[] = {&storage_.meta,      &storage_.strings,     &storage_.string_ids,
-                        &storage_.profiles,  &storage_.profile_log, &storage_.agg_blocks,
-                        &storage_.agg_marks, &storage_.catalogue,   &storage_.agg_rollups};
-  for (size_t i = 0; i < std::size(handles); ++i) {
-    if (int rc = mdb_dbi_open(txn->get(), kDatabaseNames[i], MDB_CREATE, handles[i]); rc != 0) {
-      return LmdbError(rc, absl::StrCat("cannot open table ", kDatabaseNames[i]));
+  for (const internal::TableSpec& table : internal::kTables) {
+    if (int rc = mdb_dbi_open(txn->get(), table.name, MDB_CREATE, &(storage_.*table.handle));
+        rc != 0) {
+      return LmdbError(rc, absl::StrCat("cannot open table ", table.name));
     }
   }
   absl::StatusOr<std::string_view> format = txn->Get(storage_.meta, kFormatKey);
@@ -359,6 +366,11 @@ absl::Status DatabaseImpl::InitializeDatabases() {
     return s;
   }
   if (absl::Status s = catalogue_.Recover(*txn, build_catalogue, staging_.next_sequence() - 1);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = raw_tags_.Recover(*txn, staging_.next_sequence() == 1,
+                                         aggregates_.newest_time());
       !s.ok()) {
     return s;
   }
@@ -499,6 +511,11 @@ void DatabaseImpl::WriterLoop() {
       flushed = catalogue_.Maintain(/*force=*/true);
     }
     (void)flushed;  // likewise: the log keeps what it has not flushed
+    absl::Status raw = raw_tags_.Maintain(aggregates_.newest_time(), force_fold);
+    if (internal::IsMapFull(raw) && GrowMap().ok()) {
+      raw = raw_tags_.Maintain(aggregates_.newest_time(), /*force=*/true);
+    }
+    (void)raw;  // unmerged blocks and untrimmed minutes stay correct; retried next round
     // After the round's commit and folds, before the next Write: the one place the log's
     // trim bound follows the open minutes and the catalogue's mark.
     staging_.KeepLogFrom(std::min(aggregates_.LogNeededFrom(), catalogue_.LogNeededFrom()));
@@ -582,6 +599,7 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
     if (absl::Status s = aggregates_.Write(*txn, tags, ids, first_sequence, &deltas); !s.ok()) {
       return s;
     }
+    if (absl::Status s = raw_tags_.Write(*txn, tags, ids, first_sequence); !s.ok()) return s;
     for (const SourcePosition* position : positions) {  // in submission order: the last wins
       char fixed[8];
       for (int i = 0; i < 8; ++i) fixed[i] = static_cast<char>(position->sequence >> (56 - 8 * i));
@@ -597,10 +615,12 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
     storage_.strings_pool.Rollback();
     staging_.Rollback();
     aggregates_.Rollback();
+    raw_tags_.Rollback();
     return status;
   }
   storage_.strings_pool.Commit();
   staging_.Commit();
+  raw_tags_.Commit();
   aggregates_.Apply(deltas);
   catalogue_.Apply(tags, ids, first_sequence + tags.size() - 1);
   return absl::OkStatus();

@@ -63,6 +63,7 @@ struct Storage {
   // size + bucket + action + mask -> sorted cells of a 15m/1h/1d bucket (aggregate_index_impl)
   MDB_dbi agg_rollups = 0;
   MDB_dbi catalogue = 0;   // dimension + value id -> first/last seen, tags (catalogue.h)
+  MDB_dbi raw_tags = 0;    // minute + sequence -> a block of whole tags (raw_tags.h)
   StringPool strings_pool;
 
   // Held shared by every read transaction, exclusively by the writer while it resizes the
@@ -75,6 +76,25 @@ struct Storage {
   // the writer while it publishes staged profile tags (profile_staging.h), so a reader sees
   // the staged tags that match its snapshot.
   mutable WriterPreferringLock staging_mu;
+};
+
+// Every table of the format (docs/FORMAT.md), in one list: the open creates them all and
+// refuses an environment holding any other.
+struct TableSpec {
+  const char* name;
+  MDB_dbi Storage::*handle;
+};
+inline constexpr TableSpec kTables[] = {
+    {"meta", &Storage::meta},
+    {"strings", &Storage::strings},
+    {"string_ids", &Storage::string_ids},
+    {"profiles", &Storage::profiles},
+    {"profile_log", &Storage::profile_log},
+    {"agg_blocks", &Storage::agg_blocks},
+    {"agg_marks", &Storage::agg_marks},
+    {"agg_rollups", &Storage::agg_rollups},
+    {"catalogue", &Storage::catalogue},
+    {"raw_tags", &Storage::raw_tags},
 };
 
 // A read transaction that also keeps the map from being resized while it is open and

@@ -4,6 +4,7 @@
 // into an error message: nothing C++ ever reaches the C caller. Results are copied into
 // malloc()ed memory so that one allezon_free() releases anything this file hands out.
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -312,6 +313,16 @@ void allezon_options_set_max_readers(allezon_options_t* options, uint32_t max_re
   if (options != nullptr) options->rep.max_readers = max_readers;
 }
 
+allezon_code_t allezon_options_set_raw_retention_ms(allezon_options_t* options,
+                                                    int64_t retention_ms, char** errptr) {
+  if (options == nullptr || retention_ms < 0) {
+    InvalidArgument(errptr, options == nullptr ? "options is NULL" : "raw retention must be >= 0");
+    return ALLEZON_INVALID_ARGUMENT;
+  }
+  options->rep.raw_retention_ms = retention_ms;
+  return ALLEZON_OK;
+}
+
 // ---- Database -------------------------------------------------------------------------------
 
 allezon_db_t* allezon_open(const char* data_dir, char** errptr) {
@@ -365,20 +376,11 @@ size_t allezon_add_tags_jsonl(allezon_db_t* db, const char* data, size_t len, ch
       InvalidArgument(errptr, "data is NULL");
       return 0;
     }
-    std::string_view rest(data != nullptr ? data : "", len);
     std::vector<allezon::UserTag> tags;
-    for (size_t line_no = 1; !rest.empty(); ++line_no) {
-      const size_t eol = rest.find('\n');
-      std::string_view line = rest.substr(0, eol);
-      rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 1);
-      if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-      absl::StatusOr<allezon::UserTag> tag = allezon::ParseUserTagJson(line);
-      if (!tag.ok()) {
-        SaveError(errptr, static_cast<int>(tag.status().code()),
-                  "line " + std::to_string(line_no) + ": " + std::string(tag.status().message()));
-        return 0;
-      }
-      tags.push_back(*std::move(tag));
+    if (SaveError(errptr,
+                  allezon::ParseUserTagLines(std::string_view(data != nullptr ? data : "", len),
+                                             SIZE_MAX, &tags))) {
+      return 0;
     }
     if (tags.empty()) return 0;
     if (SaveError(errptr, db->rep->AddTags(tags))) return 0;
@@ -666,3 +668,67 @@ char* allezon_format_time(int64_t time_ms, char* buf, size_t buf_size) {
 }
 
 }  // extern "C"
+
+// ---- Raw tags -------------------------------------------------------------------------------
+
+allezon_code_t allezon_export_tags(allezon_db_t* db, int64_t begin_ms, int64_t end_ms,
+                                   allezon_export_format_t format, allezon_export_fn fn,
+                                   void* arg, uint64_t* n_tags, char** errptr) {
+  if (n_tags != nullptr) *n_tags = 0;
+  return Guard(errptr, ALLEZON_INTERNAL, [&]() -> allezon_code_t {
+    if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
+    if (fn == nullptr) {
+      InvalidArgument(errptr, "fn is NULL");
+      return ALLEZON_INVALID_ARGUMENT;
+    }
+    if (format != ALLEZON_EXPORT_NDJSON && format != ALLEZON_EXPORT_CSV) {
+      InvalidArgument(errptr, "format must be ALLEZON_EXPORT_NDJSON or ALLEZON_EXPORT_CSV");
+      return ALLEZON_INVALID_ARGUMENT;
+    }
+    std::string chunk;
+    bool header = format == ALLEZON_EXPORT_CSV;
+    uint64_t written = 0;
+    const absl::Status status = db->rep->ExportTags(
+        {begin_ms, end_ms}, [&](std::span<const allezon::UserTagView> tags) -> absl::Status {
+          chunk.clear();
+          if (header) chunk.append(allezon::kUserTagCsvHeader);
+          header = false;
+          for (const allezon::UserTagView& tag : tags) {
+            if (format == ALLEZON_EXPORT_CSV) {
+              allezon::AppendUserTagCsv(tag, &chunk);
+            } else {
+              allezon::AppendUserTagLine(tag, &chunk);
+            }
+          }
+          if (fn(arg, chunk.data(), chunk.size()) != 0) {
+            return absl::CancelledError("the export callback stopped the export");
+          }
+          written += tags.size();
+          if (n_tags != nullptr) *n_tags = written;
+          return absl::OkStatus();
+        });
+    if (status.ok() && header && fn(arg, allezon::kUserTagCsvHeader.data(),
+                                    allezon::kUserTagCsvHeader.size()) != 0) {
+      SaveError(errptr, absl::CancelledError("the export callback stopped the export"));
+      return ALLEZON_CANCELLED;
+    }
+    SaveError(errptr, status);
+    return static_cast<allezon_code_t>(status.code());
+  });
+}
+
+allezon_code_t allezon_earliest_raw_time(allezon_db_t* db, int64_t* time_ms, char** errptr) {
+  return Guard(errptr, ALLEZON_INTERNAL, [&]() -> allezon_code_t {
+    if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
+    if (time_ms == nullptr) {
+      InvalidArgument(errptr, "time_ms is NULL");
+      return ALLEZON_INVALID_ARGUMENT;
+    }
+    absl::StatusOr<allezon::EpochMillis> earliest = db->rep->EarliestRawTime();
+    if (SaveError(errptr, earliest.status())) {
+      return static_cast<allezon_code_t>(earliest.status().code());
+    }
+    *time_ms = *earliest;
+    return ALLEZON_OK;
+  });
+}

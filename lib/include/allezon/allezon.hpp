@@ -7,6 +7,7 @@
 #include "allezon/database.h"
 #include "allezon/json.h"
 #include "allezon/options.h"
+#include "allezon/tag_lines.h"
 #include "allezon/time.h"
 #include "allezon/user_tag.h"
 #include "allezon/user_tag_store.h"

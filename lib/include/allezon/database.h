@@ -29,6 +29,7 @@
 #include "allezon/options.h"
 #include "allezon/user_tag.h"
 #include "allezon/user_tag_store.h"
+#include "allezon/user_tag_view.h"
 
 namespace allezon {
 
@@ -59,6 +60,10 @@ struct SourcePosition {
   std::string source;     // 1..200 bytes, any; names the source (e.g. "tags.17")
   uint64_t sequence = 0;  // the source's sequence of the last entry applied
 };
+
+// Receives the tags of Database::ExportTags a batch at a time (at most a few thousand). The
+// views are valid only during the call. A non-OK status stops the export, which returns it.
+using ExportSink = std::function<absl::Status(std::span<const UserTagView> tags)>;
 
 class ALLEZON_EXPORT Database {
  public:
@@ -107,6 +112,19 @@ class ALLEZON_EXPORT Database {
   virtual const Analytics& analytics() const = 0;
 
   virtual DatabaseStats Stats() const = 0;
+
+  // Raw tags (Options::raw_retention_ms): hands every kept tag with time in `range` to `sink`,
+  // ordered by time, then by acceptance, as of the moment the export begins (tags accepted
+  // meanwhile are left out), a bounded batch at a time: memory stays flat whatever the range,
+  // and no read transaction outlives a batch, so the sink may be slow (a network client)
+  // without holding back writes. The sink runs on the calling thread. Errors: InvalidArgument
+  // when range.begin is before the earliest time kept (the message names it) or the range is
+  // reversed; FailedPrecondition when raw retention is off; Aborted when retention trimmed
+  // tags of the range before the export reached them; the sink's own error.
+  virtual absl::Status ExportTags(TimeRange range, const ExportSink& sink) const = 0;
+  // The earliest event time from which every accepted tag is kept (kMinTime when nothing was
+  // ever trimmed). FailedPrecondition when raw retention is off.
+  virtual absl::StatusOr<EpochMillis> EarliestRawTime() const = 0;
 
   // Raises (or lowers, not below the current map) the limit the map may grow to; 0 = none.
   virtual absl::Status SetMaxMapSize(uint64_t bytes) = 0;

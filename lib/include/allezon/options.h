@@ -42,6 +42,13 @@ struct Options {
   int64_t retention_1h_ms = 122LL * 86'400'000;
   int64_t retention_1d_ms = 1096LL * 86'400'000;
 
+  // Raw tags (SPEC §10): when > 0, every accepted tag is also kept whole, in the transaction
+  // that stores it, for this long behind the newest event time (whole minutes older than
+  // newest - raw_retention_ms are dropped), for Database::ExportTags. About 30 bytes a tag
+  // on disk for the standard stream. 0 (the default) keeps none; opening a database with 0
+  // deletes the raw tags it held. Must be >= 0.
+  int64_t raw_retention_ms = 0;
+
   // Aggregates of recent minutes are kept in memory (and in a durable log) and folded into
   // their compact on-disk form once the newest event time is this far past the minute's
   // end (aggregate_fold_delay_ms, default 60 s), checked every aggregate_fold_interval_ms of

@@ -199,6 +199,13 @@ ALLEZON_C_EXPORT void allezon_options_set_profile_staging_tags(allezon_options_t
 ALLEZON_C_EXPORT void allezon_options_set_max_readers(allezon_options_t* options,
                                                       uint32_t max_readers);
 
+/* Raw tags (SPEC §10) kept this long behind the newest event time, for allezon_export_tags.
+ * Default 0: none kept (opening with 0 deletes raw tags kept before). Must be >= 0.
+ * Returns ALLEZON_OK, or ALLEZON_INVALID_ARGUMENT (and *errptr) for NULL or a negative value. */
+ALLEZON_C_EXPORT allezon_code_t allezon_options_set_raw_retention_ms(allezon_options_t* options,
+                                                                     int64_t retention_ms,
+                                                                     char** errptr);
+
 /* ---- Database --------------------------------------------------------------------------- */
 
 /* Opens (creating when missing) the database in data_dir with default options. NULL on
@@ -314,6 +321,41 @@ ALLEZON_C_EXPORT int64_t allezon_parse_time(const char* text, char** errptr);
  * outside years 1-9999. */
 #define ALLEZON_TIME_BUFSIZE 25
 ALLEZON_C_EXPORT char* allezon_format_time(int64_t time_ms, char* buf, size_t buf_size);
+
+/* ---- Raw tags: export (SPEC §10) ------------------------------------------------------- */
+
+/* Formats of allezon_export_tags: NDJSON (one SPEC §1 tag JSON per line, "\n") or CSV (a
+ * header line, then time,cookie,country,device,action,origin,product_id,brand_id,category_id,
+ * price rows, RFC 4180 quoting, "\r\n"). */
+typedef enum allezon_export_format_t {
+  ALLEZON_EXPORT_NDJSON = 0,
+  ALLEZON_EXPORT_CSV = 1
+} allezon_export_format_t;
+
+/* Receives the export's text in chunks of whole lines (data is not NUL-terminated and valid
+ * only during the call; chunks are at most a few MB). Return 0 to go on; anything else stops
+ * the export, which then returns ALLEZON_CANCELLED. Runs on the calling thread; it must not
+ * call allezon_close on the same handle. */
+typedef int (*allezon_export_fn)(void* arg, const char* data, size_t len);
+
+/* Streams every raw tag kept with time in [begin_ms, end_ms), ordered by time then by
+ * acceptance, as of the moment the call begins, to fn(arg, ...). Memory stays flat whatever
+ * the range. *n_tags (when n_tags is not NULL) receives the number of tags written, also on
+ * failure (what fn received). Returns ALLEZON_OK or the error's code with *errptr:
+ * INVALID_ARGUMENT for a begin before the earliest time kept (the message names it), a
+ * reversed range, a bad format or a NULL fn; FAILED_PRECONDITION when raw retention is off;
+ * CANCELLED when fn stopped it; ABORTED when retention trimmed the range meanwhile. */
+ALLEZON_C_EXPORT allezon_code_t allezon_export_tags(allezon_db_t* db, int64_t begin_ms,
+                                                    int64_t end_ms,
+                                                    allezon_export_format_t format,
+                                                    allezon_export_fn fn, void* arg,
+                                                    uint64_t* n_tags, char** errptr);
+
+/* The earliest event time from which every accepted tag is kept, into *time_ms (INT64 min of
+ * a four-digit year, -62135596800000, when nothing was trimmed yet). FAILED_PRECONDITION when
+ * raw retention is off. */
+ALLEZON_C_EXPORT allezon_code_t allezon_earliest_raw_time(allezon_db_t* db, int64_t* time_ms,
+                                                          char** errptr);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -1,0 +1,74 @@
+// History endpoints of SPEC §10: GET /export (raw tags as NDJSON or CSV) and
+// POST /user_tags/batch (NDJSON, all or none). The logic is in plain functions over plain
+// inputs (query parameters, body bytes, a chunk sink), so that it does not depend on the
+// connection layer; RegisterHistoryApi is the small part that binds them to cpp-httplib.
+//
+// Errors as the rest of the API (SPEC §7): JSON bodies; 400 for a bad or missing time_range
+// or format, a range before the raw tags kept (the message names the earliest time), raw
+// retention off, or a bad batch line ("line N: ..."); 413 for more than max_batch_tags tags.
+//
+// Thread-safety: the functions keep no state; handlers run concurrently on the HTTP threads.
+// `database` must outlive the server.
+#ifndef ALLEZON_SERVER_HISTORY_API_H_
+#define ALLEZON_SERVER_HISTORY_API_H_
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "allezon/database.h"
+#include "allezon/user_tag.h"
+
+namespace allezon::server {
+
+class HttpServer;
+
+inline constexpr size_t kDefaultMaxBatchTags = 10'000;
+
+enum class ExportFormat { kNdjson, kCsv };
+
+struct ExportQuery {
+  TimeRange range;
+  ExportFormat format = ExportFormat::kNdjson;
+};
+
+// time_range (required, SPEC §2) and format (optional: "ndjson", the default, or "csv").
+// InvalidArgument naming the parameter otherwise.
+absl::StatusOr<ExportQuery> ParseExportQuery(std::optional<std::string_view> time_range,
+                                             std::optional<std::string_view> format);
+
+// The checks to make before answering 200: raw retention on (else FailedPrecondition) and
+// range.begin not before the earliest time kept (else InvalidArgument naming it).
+absl::Status CheckExportRange(const Database& database, TimeRange range);
+
+// The Content-Type of a format.
+std::string_view ExportContentType(ExportFormat format);
+
+// Writes the export as text to `write`, in chunks of whole lines (CSV: the header first, also
+// for an empty range). `write` returns false when the client is gone: the export then stops
+// with Cancelled. Database::ExportTags' errors otherwise.
+absl::Status WriteExport(const Database& database, const ExportQuery& query,
+                         const std::function<bool(std::string_view chunk)>& write);
+
+// Parses a batch body (NDJSON, one SPEC §1 tag per line) into *out. On success returns OK;
+// otherwise *out is unchanged, *http_status is 400 (a bad line: "line N: <reason>"; no tag at
+// all) or 413 (more than max_tags tags) and *error says why.
+absl::Status AcceptBatch(std::string_view ndjson, size_t max_tags, std::vector<UserTag>* out,
+                         int* http_status, std::string* error);
+
+struct HistoryOptions {
+  size_t max_batch_tags = kDefaultMaxBatchTags;  // --max-batch-tags
+  bool cluster_mode = false;                     // not served by cluster nodes yet: 501
+};
+
+// GET /export and POST /user_tags/batch (and their 405s) on `server`.
+void RegisterHistoryApi(HttpServer& server, Database* database, HistoryOptions options);
+
+}  // namespace allezon::server
+
+#endif  // ALLEZON_SERVER_HISTORY_API_H_
