@@ -28,12 +28,12 @@
 namespace allezon::server {
 
 struct HttpRequest {
-  std::string method;  // as sent ("GET", "POST", ...)
-  std::string target;  // as sent: path and query
-  std::string path;    // target up to '?', percent-decoded
-  int minor_version = 1;  // HTTP/1.<minor>
+  std::string method;                                        // as sent ("GET", "POST", ...)
+  std::string target;                                        // as sent: path and query
+  std::string path;                                          // target up to '?', percent-decoded
+  int minor_version = 1;                                     // HTTP/1.<minor>
   std::vector<std::pair<std::string, std::string>> headers;  // in order, as sent
-  std::string body;  // de-chunked
+  std::string body;                                          // de-chunked
   std::string remote_addr;
   // Set by the router: the rest of the path after a "/prefix/*" route's prefix (decoded).
   std::string path_param;

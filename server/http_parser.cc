@@ -102,7 +102,8 @@ RequestParser::Result RequestParser::Parse(std::string_view input, size_t* consu
   *consumed = used;
   while (used < input.size()) {
     error_code ec;
-    const size_t n = beast_->put(boost::asio::const_buffer(input.data() + used, input.size() - used), ec);
+    const size_t n =
+        beast_->put(boost::asio::const_buffer(input.data() + used, input.size() - used), ec);
     if (head_reported_) body_wire_bytes_ += n;
     used += n;
     *consumed = used;

@@ -73,9 +73,9 @@ struct Connection {
   Clock::time_point request_start{}, last_read{}, idle_since{};
   Clock::time_point write_stalled_since{};  // {} while nothing waits to be sent
   Clock::time_point linger_until{};         // lingering: closes then at the latest
-  int awaiting = 0;        // answers owed by the database's writer or the worker
-  bool slow = false;       // one of them is the worker's (no tag may overtake it)
-  bool has_request = false;  // `request` is whole, waiting for the answers before it
+  int awaiting = 0;                         // answers owed by the database's writer or the worker
+  bool slow = false;                        // one of them is the worker's (no tag may overtake it)
+  bool has_request = false;                 // `request` is whole, waiting for the answers before it
   HttpRequest request;
   bool request_close = false;
   int error_status = 0;  // refuse with this once the answers before it are out
@@ -83,8 +83,8 @@ struct Connection {
   bool close_after_replies = false;  // the last pending tag asked for Connection: close
   bool close_after_flush = false;    // no more requests: close once `out` is sent
   bool linger = false;               // close by draining (after an error answer)
-  bool head_checked = false;  // CheckHead ran for the request being read
-  bool counted = true;       // in ConnectionCounters::active (a refused one is not)
+  bool head_checked = false;         // CheckHead ran for the request being read
+  bool counted = true;               // in ConnectionCounters::active (a refused one is not)
   bool peer_closed = false, dead = false, scheduled = false, unregistered = false;
   std::string remote_ip;
   int remote_port = -1;
@@ -266,8 +266,7 @@ class HttpServer::Loop {
   void AcceptAll(Clock::time_point now) {
     ConnectionCounters& counters = server_->counters_;
     for (int i = 0; i < 64; ++i) {
-      const int fd =
-          ::accept4(server_->listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      const int fd = ::accept4(server_->listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -408,8 +407,9 @@ class HttpServer::Loop {
     const std::string_view length = q.header("Content-Length");
     if (!length.empty() && (length.size() > 18 || std::stoull(std::string(length)) > limit)) {
       // Refused unread: the connection closes, the unread body cannot be told from a request.
-      Fail(c, 413, (tag ? "user tag body is larger than " : "request body is larger than ") +
-                       std::to_string(limit) + " bytes");
+      Fail(c, 413,
+           (tag ? "user tag body is larger than " : "request body is larger than ") +
+               std::to_string(limit) + " bytes");
       return false;
     }
     if (body_to_come && q.minor_version == 1 && c.awaiting == 0 &&
@@ -485,8 +485,8 @@ class HttpServer::Loop {
         if (c.awaiting == 0) {
           const std::string answer = OwnResponse(refused, message, close);
           c.out += answer;
-          server_->ingest_->Observe({c.RemoteIp(), request.target, refused, bytes_in,
-                                     answer.size(), Clock::now() - c.request_start});
+          server_->ingest_->Observe({c.RemoteIp(), request.target, refused, bytes_in, answer.size(),
+                                     Clock::now() - c.request_start});
           c.close_after_flush = close;
           continue;
         }
@@ -775,8 +775,7 @@ void SocketAddress(int fd, bool remote, std::string* ip, int* port) {
   }
 }
 
-HttpServer::HttpServer(const ConnectionLimits& limits, const HttpRouter* router,
-                       TagIngest* ingest)
+HttpServer::HttpServer(const ConnectionLimits& limits, const HttpRouter* router, TagIngest* ingest)
     : limits_(limits), router_(router), ingest_(ingest) {}
 
 HttpServer::~HttpServer() {

@@ -49,8 +49,8 @@ namespace allezon::server {
 struct ConnectionLimits {
   size_t max_connections = 1280;
   size_t max_header_bytes = 16 * 1024;
-  size_t max_tag_body_bytes = 64 * 1024;     // POST /user_tags
-  size_t max_body_bytes = 1024 * 1024;       // every other request
+  size_t max_tag_body_bytes = 64 * 1024;  // POST /user_tags
+  size_t max_body_bytes = 1024 * 1024;    // every other request
   std::chrono::milliseconds read_timeout{5000};
   std::chrono::milliseconds write_timeout{5000};
   std::chrono::milliseconds request_timeout{10000};

@@ -171,8 +171,8 @@ TEST_SUITE("parsing") {
     r = SendRaw(v.server, BuildRequest("POST", "/user_tags", TagJson("identity", 6),
                                        "application/json", {"Content-Encoding: identity"}));
     CHECK_MESSAGE(r.status == 204, r.Describe());
-    r = SendRaw(v.server, BuildRequest("POST", "/user_tags", TagJson("br", 7),
-                                       "application/json", {"Content-Encoding: br"}));
+    r = SendRaw(v.server, BuildRequest("POST", "/user_tags", TagJson("br", 7), "application/json",
+                                       {"Content-Encoding: br"}));
     CHECK_MESSAGE(r.status == 415, r.Describe());
     CHECK(r.MediaType() == "application/json");
     // No Keep-Alive header (the old one announced max=1099511627776).

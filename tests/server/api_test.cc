@@ -67,8 +67,8 @@ TEST_CASE("Status -> HTTP: one mapping") {
 TEST_CASE("a tag stored through the router is in its profile and the aggregates") {
   Api a;
   CHECK(a.Call("POST", "/user_tags", kTag).status == 204);
-  HttpResponse r = a.Call(
-      "POST", "/user_profiles/c?time_range=2022-03-01T12:00:00.000_2022-03-01T13:00:00.000");
+  HttpResponse r =
+      a.Call("POST", "/user_profiles/c?time_range=2022-03-01T12:00:00.000_2022-03-01T13:00:00.000");
   CHECK(r.status == 200);
   CHECK(r.body.find("\"cookie\":\"c\"") != std::string::npos);
   r = a.Call("POST",

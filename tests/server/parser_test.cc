@@ -78,9 +78,9 @@ TEST_CASE("pipelined requests and empty lines between them") {
 TEST_CASE("refusals: bare LF, codings, conflicting lengths, versions, limits") {
   CHECK(Feed("GET / HTTP/1.1\nHost: h\n\n", 100).status == 400);
   CHECK(Feed("GET / HTTP/1.1\r\nHost: h\nX: y\r\n\r\n", 100).status == 400);
-  CHECK(Feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\na\r\n0\r\n\r\n",
-             100)
-            .status == 400);
+  CHECK(
+      Feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\na\r\n0\r\n\r\n", 100)
+          .status == 400);
   CHECK(Feed("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 100).status == 400);
   CHECK(Feed("POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 100)
             .status == 400);
@@ -94,9 +94,9 @@ TEST_CASE("refusals: bare LF, codings, conflicting lengths, versions, limits") {
   CHECK(Feed("GET / HTTP/1.1\r\nX: " + std::string(100, 'a') + "\r\n\r\n", 10, small).status ==
         431);
   CHECK(Feed("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabcde", 100, small).status == 413);
-  CHECK(Feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n", 3,
-             small)
-            .status == 413);
+  CHECK(
+      Feed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n", 3, small)
+          .status == 413);
 }
 
 }  // namespace

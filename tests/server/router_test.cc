@@ -25,11 +25,12 @@ HttpRouter MakeRouter(int* observed) {
   router.Post("/user_profiles/*", [](const HttpRequest& q, HttpResponse& r) {
     r.set_content("profile:" + q.path_param, "text/plain");
   });
-  router.Get("/healthz", [](const HttpRequest&, HttpResponse& r) { r.set_content("ok", "text/plain"); });
+  router.Get("/healthz",
+             [](const HttpRequest&, HttpResponse& r) { r.set_content("ok", "text/plain"); });
   router.Get("/throws", [](const HttpRequest&, HttpResponse&) { throw std::runtime_error("x"); });
   router.Get("/teapot", [](const HttpRequest&, HttpResponse& r) { r.status = 418; });
-  router.Post("/admin/backup", [](const HttpRequest&, HttpResponse&) {},
-              HttpRouter::Dispatch::kWorker);
+  router.Post(
+      "/admin/backup", [](const HttpRequest&, HttpResponse&) {}, HttpRouter::Dispatch::kWorker);
   router.set_observer([observed](const HttpRequest&, const HttpResponse&) { ++*observed; });
   return router;
 }
@@ -78,8 +79,9 @@ TEST_CASE("HEAD is the GET handler without a body; errors get JSON bodies; throw
   CHECK(r.head_only);
   std::string wire;
   SerializeResponse(r, false, &wire);
-  CHECK(wire == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
-                "Connection: keep-alive\r\n\r\n");
+  CHECK(wire ==
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n"
+        "Connection: keep-alive\r\n\r\n");
   q = Make("GET", "/throws");
   r = router.Handle(q);
   CHECK(r.status == 500);
