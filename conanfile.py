@@ -2,7 +2,7 @@
 
     conan create . --build=missing                      # static C++ library + shared C ABI
     conan create . -o "allezon/*:shared=True"           # shared C++ library too
-    conan create . -o "allezon/*:with_server=True"      # also bin/allezon-server (cpp-httplib)
+    conan create . -o "allezon/*:with_server=True"      # also bin/allezon-server (Boost.Beast)
 
 Consumers: find_package(allezon CONFIG) and the targets allezon::allezon (C++) and
 allezon::allezon_c (C ABI), the same names as a plain `cmake --install` gives.
@@ -73,6 +73,9 @@ class AllezonConan(ConanFile):
         self.requires("lmdb/[>=0.9.24 <1]")
         self.requires("rapidjson/cci.20230929")
         if self.options.with_server:
+            # Boost.Beast parses the server's requests (headers only); cpp-httplib is the
+            # cluster's peer client.
+            self.requires("boost/[>=1.74.0]", options={"header_only": True})
             self.requires("cpp-httplib/[>=0.11.4 <1]")
 
     def validate(self):

@@ -2,9 +2,9 @@
 # HTTP ingest benchmark (issue 6): wrk posts realistic, varying tags (bench/http/ingest.lua)
 # over keep-alive connections, first to allezon-empty204-server (the same HTTP setup
 # answering 204 without parsing or storing), then to the same with --parse (parse only),
-# then to allezon-server storing durably (fsync per group commit), then the same pair
-# (empty-204, server) with --http-engine threads, all in this one run, and prints each rate,
-# the latency percentiles and the ratios real / empty-204 and epoll / threads.
+# then to allezon-server storing durably (fsync per group commit), all in this one run, and
+# prints each rate, the latency percentiles and the ratios real / empty-204 and parse / empty-204.
+# To compare two builds (before / after a change), run it once per --build in one session.
 #
 #   bench/http_ingest.sh [--build DIR] [--duration 15s] [--connections 64] [--wrk-threads 2]
 #                        [--quick] [--server-args "..."]
@@ -76,18 +76,6 @@ run_wrk allezon-server
 stats="$(curl -s "http://127.0.0.1:$port/admin/stats" || true)"
 stop
 echo "allezon-server stats: $stats"
-# The thread-per-connection engine, for comparison (its own empty-204 ceiling first).
-start "$build/bench/allezon-empty204-server" --http-engine threads
-run_wrk empty204-threads
-stop
-rm -rf "$work/data"
-# shellcheck disable=SC2086
-start "$build/server/allezon-server" --data-dir "$work/data" --debug-compare=false \
-  --http-engine threads $server_args
-run_wrk allezon-server-threads
-stop
 awk -v real="$allezon_server_rate" -v empty="$empty204_rate" -v parse="$parse_only_rate" \
-    -v treal="$allezon_server_threads_rate" -v tempty="$empty204_threads_rate" \
-  'BEGIN { printf "RATIO allezon-server/empty204=%.3f parse-only/empty204=%.3f " \
-                  "threads: allezon-server/empty204=%.3f epoll/threads allezon-server=%.3f\n",
-                  real / empty, parse / empty, treal / tempty, real / treal }'
+  'BEGIN { printf "RATIO allezon-server/empty204=%.3f parse-only/empty204=%.3f\n",
+                  real / empty, parse / empty }'

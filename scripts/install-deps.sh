@@ -9,6 +9,8 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libabsl-dev liblmdb-dev rapidjson-dev libcpp-httplib-dev doctest-dev
+  # Boost.Beast (header-only): the server's strict, incremental HTTP request parser.
+  libboost-dev
   python3 curl
   # allezon-server always builds its cluster mode (server/cluster), which links these.
   libnats-dev zlib1g-dev

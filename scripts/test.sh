@@ -36,7 +36,7 @@ sanitizer_flags=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
                  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_suite "$root/build-asan" "-LE slow|threads_engine" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    run_suite "$root/build-asan" "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       "${sanitizer_flags[@]}" -DALLEZON_SANITIZE=ON \
       -DALLEZON_BUILD_BENCHMARKS=OFF -DALLEZON_BUILD_EXAMPLES=OFF
 fi
@@ -48,7 +48,7 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
     -DALLEZON_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build "$root/build-tsan" -j"$jobs" --target allezon_unit_tests \
     allezon_durability_lib_tests allezon-server allezon_integration_tests \
-    allezon_durability_tests allezon_hardening_tests allezon_http_framing_tests \
+    allezon_durability_tests allezon_hardening_tests allezon_server_tests \
     allezon_c allezon_c_abi_test allezon_c_abi_test_static allezon_c_abi_cpp_test
   tsan_reports="$root/build-tsan/tsan-reports"
   rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"
@@ -60,7 +60,7 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   "$root/build-tsan/tests/unit/allezon_unit_tests" --no-colors || tsan_rc=$?
   if [[ "$tsan_rc" == 0 ]]; then
     (cd "$root/build-tsan" && ctest --output-on-failure --timeout 300 -j"$jobs" \
-      -L '^(integration|durability|hardening|c_abi)$' -LE threads_engine) || tsan_rc=$?
+      -L '^(integration|durability|hardening|c_abi)$') || tsan_rc=$?
   fi
   unset TSAN_OPTIONS ALLEZON_TEST_TIME_SCALE
   if compgen -G "$tsan_reports/tsan*" >/dev/null; then

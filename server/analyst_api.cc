@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "allezon/json.h"
 #include "http_api.h"
-#include "http_server.h"
+#include "http_message.h"
 #include "query_parsing.h"
 
 namespace allezon::server {
@@ -13,23 +13,18 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 
-void SendError(httplib::Response& response, int status, std::string_view message) {
-  response.status = status;
-  response.set_content(ErrorJson(message), kJson);
-}
-
-void SendStatus(httplib::Response& response, const absl::Status& status) {
+void SendStatus(HttpResponse& response, const absl::Status& status) {
   SendError(response, HttpStatusFor(status), std::string(status.message()));
 }
 
-void SendJson(httplib::Response& response, std::string body) {
+void SendJson(HttpResponse& response, std::string body) {
   response.status = 200;
   response.set_content(std::move(body), kJson);
 }
 
 // The query string parsed by the same rules as every other endpoint (repeated parameters
 // are 400, malformed escapes too); SendStatus on failure.
-bool Params(const httplib::Request& request, httplib::Response& response, QueryParams* params) {
+bool Params(const HttpRequest& request, HttpResponse& response, QueryParams* params) {
   absl::StatusOr<QueryParams> parsed = ParseQueryString(QueryOfTarget(request.target));
   if (!parsed.ok()) {
     SendStatus(response, parsed.status());
@@ -39,7 +34,7 @@ bool Params(const httplib::Request& request, httplib::Response& response, QueryP
   return true;
 }
 
-void Top(const Database& database, const httplib::Request& request, httplib::Response& response) {
+void Top(const Database& database, const HttpRequest& request, HttpResponse& response) {
   QueryParams params;
   if (!Params(request, response, &params)) return;
   absl::StatusOr<TopQuery> query = ParseTopQuery(params);
@@ -49,8 +44,8 @@ void Top(const Database& database, const httplib::Request& request, httplib::Res
   SendJson(response, TopToJson(*query, *result));
 }
 
-void Catalogue(const Database& database, const httplib::Request& request,
-               httplib::Response& response) {
+void Catalogue(const Database& database, const HttpRequest& request,
+               HttpResponse& response) {
   QueryParams params;
   if (!Params(request, response, &params)) return;
   absl::StatusOr<CatalogueQuery> query = ParseCatalogueQuery(params);
@@ -60,8 +55,8 @@ void Catalogue(const Database& database, const httplib::Request& request,
   SendJson(response, CatalogueToJson(query->dimension, *result));
 }
 
-void Anomalies(const Database& database, const httplib::Request& request,
-               httplib::Response& response) {
+void Anomalies(const Database& database, const HttpRequest& request,
+               HttpResponse& response) {
   QueryParams params;
   if (!Params(request, response, &params)) return;
   absl::StatusOr<AnomalyQuery> query = ParseAnomalyQuery(params);
@@ -71,10 +66,10 @@ void Anomalies(const Database& database, const httplib::Request& request,
   SendJson(response, AnomaliesToJson(query->dimension, *result));
 }
 
-void UserSessions(const Database& database, int64_t gap_ms, const httplib::Request& request,
-                  httplib::Response& response) {
-  // As for profiles: cpp-httplib has percent-decoded the path before matching it.
-  const std::string& cookie = request.matches[1].str();
+void UserSessions(const Database& database, int64_t gap_ms, const HttpRequest& request,
+                  HttpResponse& response) {
+  // As for profiles: the router has percent-decoded the path before matching it.
+  const std::string& cookie = request.path_param;
   QueryParams params;
   if (!Params(request, response, &params)) return;
   absl::StatusOr<SessionQuery> query = ParseSessionQuery(params, gap_ms);
@@ -86,30 +81,21 @@ void UserSessions(const Database& database, int64_t gap_ms, const httplib::Reque
 
 }  // namespace
 
-void RegisterAnalystApi(HttpServer& server, const Database* database, AnalystOptions options) {
-  using Req = const httplib::Request&;
-  using Res = httplib::Response&;
-  constexpr const char* kSessions = R"(/user_sessions/(.+))";
-  const auto route = [&](const char* path, const char* name, auto handler) {
+void RegisterAnalystApi(HttpRouter& router, const Database* database, AnalystOptions options) {
+  using Req = const HttpRequest&;
+  using Res = HttpResponse&;
+  constexpr const char* kSessions = "/user_sessions/*";
+  const auto route = [&](const char* path, const char* name, HttpHandler handler) {
     if (options.cluster_mode) {
-      server.Get(path, [name](Req, Res r) {
+      router.Get(path, [name](Req, Res r) {
         SendError(r, 501,
                   absl::StrCat("GET ", name,
                                " is not yet served by cluster nodes: ask a "
                                "single-node server"));
       });
     } else {
-      server.Get(path, handler);
+      router.Get(path, std::move(handler));
     }
-    const auto not_allowed = [](Req, Res r) {
-      r.set_header("Allow", "GET");
-      SendError(r, 405, "method not allowed: use GET");
-    };
-    server.Post(path, not_allowed);
-    server.Put(path, not_allowed);
-    server.Patch(path, not_allowed);
-    server.Delete(path, not_allowed);
-    server.Options(path, not_allowed);
   };
   route("/top", "/top", [database](Req q, Res r) { Top(*database, q, r); });
   route("/catalogue", "/catalogue", [database](Req q, Res r) { Catalogue(*database, q, r); });

@@ -19,7 +19,7 @@
 
 namespace allezon::server {
 
-class HttpServer;
+class HttpRouter;
 
 struct AnalystOptions {
   // Tags this far apart or more start a new session (--session-gap-minutes). Must be >= 1.
@@ -28,8 +28,8 @@ struct AnalystOptions {
   bool cluster_mode = false;
 };
 
-// Registers the four routes and their 405s on `server`.
-void RegisterAnalystApi(HttpServer& server, const Database* database, AnalystOptions options);
+// Registers the four routes on `router` (which answers other methods with 405).
+void RegisterAnalystApi(HttpRouter& router, const Database* database, AnalystOptions options);
 
 }  // namespace allezon::server
 

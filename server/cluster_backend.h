@@ -22,7 +22,7 @@
 
 namespace allezon::server {
 
-class HttpServer;
+class HttpRouter;
 
 class ClusterBackend {
  public:
@@ -46,8 +46,8 @@ class ClusterBackend {
   // OK when this node has caught up with the log for every partition it owns.
   virtual absl::Status Ready() const = 0;
 
-  // The node's internal routes (/cluster/*), registered on the server.
-  virtual void Register(HttpServer& server) = 0;
+  // The node's internal routes (/cluster/*), registered on the router.
+  virtual void Register(HttpRouter& router) = 0;
 
   // Prometheus text lines for /metrics.
   virtual std::string MetricsText() const = 0;

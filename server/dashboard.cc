@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "http_api.h"
-#include "http_server.h"
+#include "http_message.h"
 
 namespace allezon::server {
 namespace dashboard_assets {
@@ -62,24 +62,24 @@ bool NoneMatchHits(std::string_view header, std::string_view etag) {
   return header.find('*') != std::string_view::npos || header.find(etag) != std::string_view::npos;
 }
 
-void Serve(const Asset& asset, const httplib::Request& request, httplib::Response& response) {
+void Serve(const Asset& asset, const HttpRequest& request, HttpResponse& response) {
   response.set_header("Cache-Control", "no-cache");
   response.set_header("ETag", asset.etag);
   response.set_header("X-Content-Type-Options", "nosniff");
   response.set_header("Content-Security-Policy", kContentSecurityPolicy);
-  if (NoneMatchHits(request.get_header_value("If-None-Match"), asset.etag)) {
+  if (NoneMatchHits(request.header("If-None-Match"), asset.etag)) {
     response.status = 304;
     return;
   }
   response.status = 200;
   // set_content copies; the largest asset (Chart.js, ~200 KB) is read rarely thanks to the
   // ETag, so a content provider's extra machinery is not worth it.
-  response.set_content(asset.bytes.data(), asset.bytes.size(), asset.content_type);
+  response.set_content(std::string(asset.bytes), asset.content_type);
 }
 
 }  // namespace
 
-void RegisterDashboard(HttpServer& server) {
+void RegisterDashboard(HttpRouter& router) {
   namespace a = dashboard_assets;
   // Static storage: the handlers keep pointers into it for the life of the process.
   static const Asset kAssets[] = {
@@ -90,21 +90,9 @@ void RegisterDashboard(HttpServer& server) {
                 a::kChartJsSize),
   };
 
-  using Req = const httplib::Request&;
-  using Res = httplib::Response&;
-  const auto not_allowed = [](Req, Res r) {
-    r.set_header("Allow", "GET");
-    r.status = 405;
-    r.set_content(ErrorJson("method not allowed: use GET"), "application/json");
-  };
   for (const Asset& asset : kAssets) {
-    // cpp-httplib answers HEAD from the GET handler (headers only).
-    server.Get(asset.path, [&asset](Req q, Res r) { Serve(asset, q, r); });
-    server.Post(asset.path, not_allowed);
-    server.Put(asset.path, not_allowed);
-    server.Patch(asset.path, not_allowed);
-    server.Delete(asset.path, not_allowed);
-    server.Options(asset.path, not_allowed);
+    // The router answers HEAD from the GET handler (headers only).
+    router.Get(asset.path, [&asset](const HttpRequest& q, HttpResponse& r) { Serve(asset, q, r); });
   }
 }
 

@@ -15,10 +15,10 @@
 
 namespace allezon::server {
 
-class HttpServer;
+class HttpRouter;
 
-// Registers the dashboard's routes and their 405s on `server`.
-void RegisterDashboard(HttpServer& server);
+// Registers the dashboard's routes on `router` (which answers other methods with 405).
+void RegisterDashboard(HttpRouter& router);
 
 }  // namespace allezon::server
 

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "allezon/tag_lines.h"
 #include "http_api.h"
-#include "http_server.h"
+#include "http_message.h"
 #include "query_parsing.h"
 
 namespace allezon::server {
@@ -14,14 +14,14 @@ namespace {
 
 constexpr char kJson[] = "application/json";
 
-void SendError(httplib::Response& response, int status, std::string_view message) {
-  response.status = status;
-  response.set_content(ErrorJson(message), kJson);
-}
-
-void SendStatus(httplib::Response& response, const absl::Status& status) {
+void SendStatus(HttpResponse& response, const absl::Status& status) {
   SendError(response, HttpStatusFor(status), std::string(status.message()));
 }
+
+// An HTTP export is built whole before it is sent (the connection layer has no streamed
+// answers yet); past this it is refused rather than risk the server's memory. The library
+// and the C ABI stream any range (Database::ExportTags).
+constexpr size_t kMaxExportBodyBytes = size_t{512} << 20;
 
 std::optional<std::string_view> Param(const QueryParams& params, const char* name) {
   auto it = params.find(name);
@@ -29,8 +29,7 @@ std::optional<std::string_view> Param(const QueryParams& params, const char* nam
   return std::string_view(it->second);
 }
 
-void Export(const Database& database, const httplib::Request& request,
-            httplib::Response& response) {
+void Export(const Database& database, const HttpRequest& request, HttpResponse& response) {
   absl::StatusOr<QueryParams> params = ParseQueryString(QueryOfTarget(request.target));
   if (!params.ok()) return SendStatus(response, params.status());
   absl::StatusOr<ExportQuery> query =
@@ -39,26 +38,28 @@ void Export(const Database& database, const httplib::Request& request,
   if (absl::Status s = CheckExportRange(database, query->range); !s.ok()) {
     return SendStatus(response, s);
   }
-  // Streamed with chunked transfer encoding: the provider runs once and writes the whole
-  // export through the sink, a batch of lines at a time. An error after the first chunk
-  // (the range trimmed meanwhile, the client gone) can no longer change the status: the
-  // provider returns false, which ends the connection without the final chunk, so the
-  // client sees an incomplete body rather than a complete-looking one.
+  std::string body;
+  bool too_large = false;
+  const absl::Status status = WriteExport(database, *query, [&](std::string_view chunk) {
+    if (body.size() + chunk.size() > kMaxExportBodyBytes) {
+      too_large = true;
+      return false;
+    }
+    body.append(chunk);
+    return true;
+  });
+  if (too_large) {
+    return SendError(response, 413,
+                     absl::StrCat("the export is larger than ", kMaxExportBodyBytes >> 20,
+                                  " MiB: ask for a shorter time_range"));
+  }
+  if (!status.ok()) return SendStatus(response, status);
   response.status = 200;
-  response.set_chunked_content_provider(
-      std::string(ExportContentType(query->format)),
-      [&database, query = *query](size_t /*offset*/, httplib::DataSink& sink) {
-        const absl::Status status = WriteExport(database, query, [&](std::string_view chunk) {
-          return sink.is_writable() && sink.write(chunk.data(), chunk.size());
-        });
-        if (!status.ok()) return false;
-        sink.done();
-        return true;
-      });
+  response.set_content(std::move(body), ExportContentType(query->format));
 }
 
-void Batch(Database& database, size_t max_tags, const httplib::Request& request,
-           httplib::Response& response) {
+void Batch(Database& database, size_t max_tags, const HttpRequest& request,
+           HttpResponse& response) {
   std::vector<UserTag> tags;
   int http_status = 400;
   std::string error;
@@ -153,37 +154,25 @@ absl::Status AcceptBatch(std::string_view ndjson, size_t max_tags, std::vector<U
   return absl::OkStatus();
 }
 
-void RegisterHistoryApi(HttpServer& server, Database* database, HistoryOptions options) {
-  using Req = const httplib::Request&;
-  using Res = httplib::Response&;
-  const auto route = [&](const char* path, const char* method, auto handler) {
-    if (options.cluster_mode) {
-      handler = [path](Req, Res r) {
+void RegisterHistoryApi(HttpRouter& router, Database* database, HistoryOptions options) {
+  using Req = const HttpRequest&;
+  using Res = HttpResponse&;
+  if (options.cluster_mode) {
+    for (const char* path : {"/export", "/user_tags/batch"}) {
+      const auto refuse = [path](Req, Res r) {
         SendError(r, 501, absl::StrCat(path, " is not yet served by cluster nodes"));
       };
+      router.Add(path[1] == 'e' ? "GET" : "POST", path, refuse, HttpRouter::Dispatch::kLoop);
     }
-    const std::string allow = method;
-    const auto not_allowed = [allow](Req, Res r) {
-      r.set_header("Allow", allow);
-      SendError(r, 405, absl::StrCat("method not allowed: use ", allow));
-    };
-    if (allow == "GET") {
-      server.Get(path, handler);
-      server.Post(path, not_allowed);
-    } else {
-      server.Post(path, handler);
-      server.Get(path, not_allowed);
-    }
-    server.Put(path, not_allowed);
-    server.Patch(path, not_allowed);
-    server.Delete(path, not_allowed);
-  };
-  route("/export", "GET",
-        std::function<void(Req, Res)>([database](Req q, Res r) { Export(*database, q, r); }));
-  route("/user_tags/batch", "POST",
-        std::function<void(Req, Res)>([database, max = options.max_batch_tags](Req q, Res r) {
-          Batch(*database, max, q, r);
-        }));
+    return;
+  }
+  // Both take as long as the data or the commit: off the event loops.
+  router.Get("/export", [database](Req q, Res r) { Export(*database, q, r); },
+             HttpRouter::Dispatch::kWorker);
+  router.Post(
+      "/user_tags/batch",
+      [database, max = options.max_batch_tags](Req q, Res r) { Batch(*database, max, q, r); },
+      HttpRouter::Dispatch::kWorker);
 }
 
 }  // namespace allezon::server

@@ -1,7 +1,7 @@
 // History endpoints of SPEC §10: GET /export (raw tags as NDJSON or CSV) and
 // POST /user_tags/batch (NDJSON, all or none). The logic is in plain functions over plain
 // inputs (query parameters, body bytes, a chunk sink), so that it does not depend on the
-// connection layer; RegisterHistoryApi is the small part that binds them to cpp-httplib.
+// connection layer; RegisterHistoryApi is the small part that binds them to the router.
 //
 // Errors as the rest of the API (SPEC §7): JSON bodies; 400 for a bad or missing time_range
 // or format, a range before the raw tags kept (the message names the earliest time), raw
@@ -26,7 +26,7 @@
 
 namespace allezon::server {
 
-class HttpServer;
+class HttpRouter;
 
 inline constexpr size_t kDefaultMaxBatchTags = 10'000;
 
@@ -67,7 +67,7 @@ struct HistoryOptions {
 };
 
 // GET /export and POST /user_tags/batch (and their 405s) on `server`.
-void RegisterHistoryApi(HttpServer& server, Database* database, HistoryOptions options);
+void RegisterHistoryApi(HttpRouter& router, Database* database, HistoryOptions options);
 
 }  // namespace allezon::server
 

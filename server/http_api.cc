@@ -36,36 +36,8 @@ int64_t SteadyNowNs() {
       .count();
 }
 
-void SendError(httplib::Response& response, int status, std::string_view message) {
-  response.status = status;
-  response.set_content(ErrorJson(message), kJson);
-}
-
-void SendStatus(httplib::Response& response, const absl::Status& status) {
+void SendStatus(HttpResponse& response, const absl::Status& status) {
   SendError(response, HttpStatusFor(status), std::string(status.message()));
-}
-
-const char* ReasonFor(int status) {
-  switch (status) {
-    case 400:
-      return "bad request";
-    case 404:
-      return "no such endpoint";
-    case 405:
-      return "method not allowed";
-    case 408:
-      return "request timeout";
-    case 413:
-      return "request body too large";
-    case 414:
-      return "request URI too long";
-    case 415:
-      return "unsupported media type";
-    case 431:
-      return "request headers too large";
-    default:
-      return status >= 500 ? "internal server error" : "request failed";
-  }
 }
 
 uint64_t DirectoryBytes(const std::string& directory) {
@@ -120,18 +92,6 @@ int HttpStatusForWrite(const absl::Status& status) {
   return 503;
 }
 
-std::string ErrorJson(std::string_view message) {
-  // The message may echo client input; RapidJSON escapes it (invalid UTF-8 is passed through
-  // byte for byte, which JSON parsers either accept or reject, but never mis-frame).
-  rapidjson::StringBuffer buffer;
-  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-  writer.StartObject();
-  writer.Key("error");
-  writer.String(message.data(), static_cast<rapidjson::SizeType>(message.size()));
-  writer.EndObject();
-  return std::string(buffer.GetString(), buffer.GetSize());
-}
-
 HttpApi::HttpApi(Database* database, DebugComparator* comparator, HttpOptions options,
                  AccessLog* access_log, ClusterBackend* cluster)
     : database_(database),
@@ -140,111 +100,39 @@ HttpApi::HttpApi(Database* database, DebugComparator* comparator, HttpOptions op
       options_(std::move(options)),
       access_log_(access_log) {}
 
-void HttpApi::Register(HttpServer& server) {
+void HttpApi::Register(HttpRouter& router) {
+  using Req = const HttpRequest&;
+  using Res = HttpResponse&;
+  router.Post("/user_tags", [this](Req q, Res r) { AddUserTag(q, r); });
+  router.Post("/user_profiles/*", [this](Req q, Res r) { UserProfile(q, r); });
+  router.Post("/aggregates", [this](Req q, Res r) { Aggregates(q, r); });
+  router.Get("/debug/stats", [this](Req q, Res r) { DebugStats(q, r); });
+  router.Get("/healthz", [](Req, Res r) { r.set_content(R"({"status":"ok"})", kJson); });
+  router.Get("/readyz", [this](Req q, Res r) { Ready(q, r); });
+  router.Get("/metrics", [this](Req q, Res r) { Metrics(q, r); });
+  router.Get("/admin/stats", [this](Req q, Res r) { Stats(q, r); });
+  router.Post("/admin/max-map-size", [this](Req q, Res r) { SetMaxMapSize(q, r); });
+  // A large backup takes seconds: off the event loops.
+  router.Post("/admin/backup", [this](Req q, Res r) { Backup(q, r); },
+              HttpRouter::Dispatch::kWorker);
+  RegisterAnalystApi(router, database_, {options_.session_gap_ms, cluster_ != nullptr});
+  RegisterHistoryApi(router, database_, {options_.max_batch_tags, cluster_ != nullptr});
+  RegisterDashboard(router);  // GET /: the campaign dashboard (SPEC §9)
+  if (cluster_ != nullptr) cluster_->Register(router);
+  router.set_observer([this](Req q, const HttpResponse& r) { OnResponse(q, r); });
+}
+
+void HttpApi::Attach(HttpServer& server) {
   server_ = &server;
-  using Req = const httplib::Request&;
-  using Res = httplib::Response&;
-  server.Post("/user_tags", [this](Req q, Res r) { AddUserTag(q, r); });
-  server.Post(R"(/user_profiles/(.+))", [this](Req q, Res r) { UserProfile(q, r); });
-  server.Post("/aggregates", [this](Req q, Res r) { Aggregates(q, r); });
-  server.Get("/debug/stats", [this](Req q, Res r) { DebugStats(q, r); });
-  server.Get("/healthz", [](Req, Res r) { r.set_content(R"({"status":"ok"})", kJson); });
-  server.Get("/readyz", [this](Req q, Res r) { Ready(q, r); });
-  server.Get("/metrics", [this](Req q, Res r) { Metrics(q, r); });
-  server.Get("/admin/stats", [this](Req q, Res r) { Stats(q, r); });
-  server.Post("/admin/max-map-size", [this](Req q, Res r) { SetMaxMapSize(q, r); });
-  server.Post("/admin/backup", [this](Req q, Res r) { Backup(q, r); });
-  RegisterAnalystApi(server, database_, {options_.session_gap_ms, cluster_ != nullptr});
-  RegisterHistoryApi(server, database_, {options_.max_batch_tags, cluster_ != nullptr});
-  RegisterDashboard(server);  // GET /: the campaign dashboard (SPEC §9)
-  if (cluster_ != nullptr) cluster_->Register(server);
-
-  // A known path with the wrong method is a 405, not a 404.
-  const auto method_not_allowed = [](const char* allow) {
-    return [allow](Req, Res r) {
-      r.set_header("Allow", allow);
-      SendError(r, 405, absl::StrCat("method not allowed: use ", allow));
-    };
-  };
-  for (const char* path : {"/user_tags", R"(/user_profiles/(.+))", "/aggregates",
-                           "/admin/max-map-size", "/admin/backup"}) {
-    server.Get(path, method_not_allowed("POST"));
-    server.Put(path, method_not_allowed("POST"));
-    server.Patch(path, method_not_allowed("POST"));
-    server.Delete(path, method_not_allowed("POST"));
-    server.Options(path, method_not_allowed("POST"));
-  }
-  for (const char* path : {"/healthz", "/readyz", "/metrics", "/debug/stats", "/admin/stats"}) {
-    server.Post(path, method_not_allowed("GET"));
-    server.Put(path, method_not_allowed("GET"));
-    server.Patch(path, method_not_allowed("GET"));
-    server.Delete(path, method_not_allowed("GET"));
-    server.Options(path, method_not_allowed("GET"));
-  }
-
-  // A POST without Content-Length (and not chunked) has no body (RFC 9112 §6.3), but
-  // cpp-httplib 0.11 reads such a request's body until the peer closes, hanging a keep-alive
-  // client until the read timeout. Declaring the empty body before routing reads nothing.
-  server.set_pre_routing_handler([this](Req q, Res r) {
-    auto& request = const_cast<httplib::Request&>(q);
-    // Bodies are JSON (a tag, or a debug-mode expected answer) whatever their Content-Type:
-    // cpp-httplib would merge a form-urlencoded body into the parameters (413 over 8 KiB) and
-    // parse a multipart one into files, leaving no body. Clients that set no type often send
-    // form-urlencoded (curl -d, Java's HttpURLConnection).
-    const std::string type = q.get_header_value("Content-Type");
-    if (type.rfind("application/x-www-form-urlencoded", 0) == 0 ||
-        type.rfind("multipart/form-data", 0) == 0) {
-      request.headers.erase("Content-Type");
-      request.headers.emplace("Content-Type", "application/octet-stream");
-    }
-    if (!q.has_header("Content-Length") && !q.has_header("Transfer-Encoding")) {
-      request.headers.emplace("Content-Length", "0");
-      return httplib::Server::HandlerResponse::Unhandled;
-    }
-    // An announced body over the endpoint's limit is refused before it is read (cpp-httplib
-    // would read and discard it all first); the connection closes after the answer, since
-    // the unread body cannot be told from a next request.
-    const size_t limit = q.path == "/user_tags"         ? options_.max_tag_body_bytes
-                         : q.path == "/user_tags/batch" ? options_.max_batch_body_bytes
-                                                        : options_.max_query_body_bytes;
-    const std::string length = q.get_header_value("Content-Length");
-    if (!length.empty() && !q.has_header("Transfer-Encoding") &&
-        (length.size() > 18 || std::strtoull(length.c_str(), nullptr, 10) > limit)) {
-      request.headers.erase("Connection");
-      request.headers.emplace("Connection", "close");
-      SendError(r, 413, absl::StrCat("request body is larger than ", limit, " bytes"));
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-
-  // Every error answer carries a JSON body, also those cpp-httplib produces by itself
-  // (404 for an unknown path, 413 for an oversized body, 400 for a malformed request).
-  server.set_error_handler([](Req, Res r) {
-    if (r.body.empty()) r.set_content(ErrorJson(ReasonFor(r.status)), kJson);
-  });
-  // A fail-safe only: handlers do not throw (allocation failure is the one way left).
-  server.set_exception_handler([](Req q, Res r, std::exception_ptr error) {
-    std::string what = "unknown exception";
-    try {
-      if (error) std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    LogLine(LogLevel::kError, "handler threw").Add("path", q.path).Add("what", what);
-    SendError(r, 500, "internal server error");
-  });
-  server.set_logger([this](Req q, const httplib::Response& r) { OnResponse(q, r); });
   server.set_own_response_observer([this](int status) {
     metrics_.Count(Endpoint::kOther, status);
     LogLine(LogLevel::kDebug, "connection refused a request").Add("status", status);
   });
 }
 
-void HttpApi::OnResponse(const httplib::Request& request, const httplib::Response& response) {
+void HttpApi::OnResponse(const HttpRequest& request, const HttpResponse& response) {
   const Endpoint endpoint = EndpointFor(request.path);
-  const SteadyClock::time_point start = HttpServer::CurrentRequestStart();
+  const SteadyClock::time_point start = request.start;
   const auto latency =
       start == SteadyClock::time_point{}
           ? std::chrono::nanoseconds(0)
@@ -339,15 +227,15 @@ void HttpApi::NoteWrite(const absl::Status& status) {
       .Add("error", std::string(status.message()));
 }
 
-bool HttpApi::QueryBodyTooLarge(const httplib::Request& request,
-                                httplib::Response& response) const {
+bool HttpApi::QueryBodyTooLarge(const HttpRequest& request,
+                                HttpResponse& response) const {
   if (request.body.size() <= options_.max_query_body_bytes) return false;
   SendError(response, 413,
             absl::StrCat("query body is larger than ", options_.max_query_body_bytes, " bytes"));
   return true;
 }
 
-void HttpApi::CompareDebug(QueryKind kind, const httplib::Request& request,
+void HttpApi::CompareDebug(QueryKind kind, const HttpRequest& request,
                            std::string_view answer) {
   if (!options_.debug_compare) return;
   std::string_view expected = request.body;
@@ -357,7 +245,7 @@ void HttpApi::CompareDebug(QueryKind kind, const httplib::Request& request,
   comparator_->Compare(kind, expected, answer, request.target);
 }
 
-void HttpApi::AddUserTag(const httplib::Request& request, httplib::Response& response) {
+void HttpApi::AddUserTag(const HttpRequest& request, HttpResponse& response) {
   std::vector<UserTag> batch;
   std::string error;
   if (const int refused = Accept(request.body, &batch, &error); refused != 0) {
@@ -380,9 +268,9 @@ void HttpApi::AddUserTag(const httplib::Request& request, httplib::Response& res
   response.status = 204;
 }
 
-void HttpApi::UserProfile(const httplib::Request& request, httplib::Response& response) {
+void HttpApi::UserProfile(const HttpRequest& request, HttpResponse& response) {
   if (QueryBodyTooLarge(request, response)) return;
-  const std::string& cookie = request.matches[1].str();
+  const std::string& cookie = request.path_param;
   absl::StatusOr<QueryParams> params = ParseQueryString(QueryOfTarget(request.target));
   if (!params.ok()) return SendStatus(response, params.status());
   absl::StatusOr<ProfileQuery> query = ParseProfileQuery(*params);
@@ -403,7 +291,7 @@ void HttpApi::UserProfile(const httplib::Request& request, httplib::Response& re
   response.set_content(std::move(body), kJson);
 }
 
-void HttpApi::Aggregates(const httplib::Request& request, httplib::Response& response) {
+void HttpApi::Aggregates(const HttpRequest& request, HttpResponse& response) {
   if (QueryBodyTooLarge(request, response)) return;
   absl::StatusOr<QueryParams> params = ParseQueryString(QueryOfTarget(request.target));
   if (!params.ok()) return SendStatus(response, params.status());
@@ -418,11 +306,11 @@ void HttpApi::Aggregates(const httplib::Request& request, httplib::Response& res
   response.set_content(std::move(body), kJson);
 }
 
-void HttpApi::DebugStats(const httplib::Request&, httplib::Response& response) {
+void HttpApi::DebugStats(const HttpRequest&, HttpResponse& response) {
   response.set_content(comparator_->StatsJson(), kJson);
 }
 
-void HttpApi::Ready(const httplib::Request&, httplib::Response& response) {
+void HttpApi::Ready(const HttpRequest&, HttpResponse& response) {
   if (cluster_ != nullptr) {
     if (absl::Status ready = cluster_->Ready(); !ready.ok()) {
       return SendError(response, 503, std::string(ready.message()));
@@ -448,7 +336,7 @@ void HttpApi::Ready(const httplib::Request&, httplib::Response& response) {
       absl::StrCat(R"({"status":"ready","tags_written":)", stats.tags_written, "}"), kJson);
 }
 
-void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
+void HttpApi::Metrics(const HttpRequest&, HttpResponse& response) {
   std::string out;
   out.reserve(16 * 1024);
   metrics_.AppendPrometheus(&out);
@@ -528,24 +416,16 @@ void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
     const ConnectionCounters& c = server_->counters();
     const ConnectionLimits& l = server_->limits();
     const auto load = [](const auto& a) { return static_cast<double>(a.load()); };
-    AppendSingle(&out, "allezon_http_threads", "gauge",
-                 "--threads: connections served at once (threads engine); with --max-queued-"
-                 "connections the connection limit (epoll engine).",
-                 static_cast<double>(l.threads));
-    AppendSingle(&out, "allezon_http_connections_active", "gauge",
-                 "Connections open and being served (by a thread, or by an event loop).",
+    AppendSingle(&out, "allezon_http_max_connections", "gauge",
+                 "--max-connections: connections open at once; beyond, 503.",
+                 static_cast<double>(l.max_connections));
+    AppendSingle(&out, "allezon_http_connections_active", "gauge", "Connections open now.",
                  load(c.active));
-    AppendSingle(&out, "allezon_http_connections_queued", "gauge",
-                 "Accepted connections waiting for a thread (threads engine; 0 with epoll).",
-                 load(c.queued));
     AppendSingle(&out, "allezon_http_connections_accepted_total", "counter",
                  "Connections accepted for service.", load(c.accepted));
     AppendSingle(&out, "allezon_http_connections_rejected_total", "counter",
-                 "Connections answered 503 and closed: all threads busy and the queue full.",
+                 "Connections answered 503 and closed: --max-connections were open.",
                  load(c.rejected_busy));
-    AppendSingle(&out, "allezon_http_connections_yielded_total", "counter",
-                 "Keep-alive connections closed early to give their thread to a waiting one.",
-                 load(c.yielded));
     AppendSingle(&out, "allezon_http_request_timeouts_total", "counter",
                  "Requests answered 408: not whole within --request-timeout or --read-timeout.",
                  load(c.request_timeouts));
@@ -558,7 +438,7 @@ void HttpApi::Metrics(const httplib::Request&, httplib::Response& response) {
   response.set_content(std::move(out), "text/plain; version=0.0.4; charset=utf-8");
 }
 
-bool HttpApi::AdminAllowed(const httplib::Request& request, httplib::Response& response) const {
+bool HttpApi::AdminAllowed(const HttpRequest& request, HttpResponse& response) const {
   const std::string& from = request.remote_addr;
   if (options_.admin_remote || from == "127.0.0.1" || from == "::1" || from == "::ffff:127.0.0.1") {
     return true;
@@ -567,7 +447,7 @@ bool HttpApi::AdminAllowed(const httplib::Request& request, httplib::Response& r
   return false;
 }
 
-void HttpApi::Stats(const httplib::Request& request, httplib::Response& response) {
+void HttpApi::Stats(const HttpRequest& request, HttpResponse& response) {
   if (!AdminAllowed(request, response)) return;
   const DatabaseStats s = database_->Stats();
   response.set_content(
@@ -579,7 +459,7 @@ void HttpApi::Stats(const httplib::Request& request, httplib::Response& response
       kJson);
 }
 
-void HttpApi::SetMaxMapSize(const httplib::Request& request, httplib::Response& response) {
+void HttpApi::SetMaxMapSize(const HttpRequest& request, HttpResponse& response) {
   if (!AdminAllowed(request, response)) return;
   const auto [begin, end] = request.params.equal_range("mb");
   if (begin == end || std::next(begin) != end) {
@@ -594,7 +474,7 @@ void HttpApi::SetMaxMapSize(const httplib::Request& request, httplib::Response& 
   response.set_content(absl::StrCat(R"({"max_map_size":)", bytes, "}"), kJson);
 }
 
-void HttpApi::Backup(const httplib::Request& request, httplib::Response& response) {
+void HttpApi::Backup(const HttpRequest& request, HttpResponse& response) {
   if (!AdminAllowed(request, response)) return;
   const auto [begin, end] = request.params.equal_range("dir");
   if (begin == end || std::next(begin) != end) {

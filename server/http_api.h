@@ -8,8 +8,6 @@
 #ifndef ALLEZON_SERVER_HTTP_API_H_
 #define ALLEZON_SERVER_HTTP_API_H_
 
-#include <httplib.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -20,6 +18,7 @@
 #include "allezon/database.h"
 #include "cluster_backend.h"
 #include "debug_compare.h"
+#include "http_message.h"
 #include "metrics.h"
 #include "tag_ingest.h"
 
@@ -55,9 +54,6 @@ int HttpStatusFor(const absl::Status& status);
 // disk alike, each recovering without a restart once the cause is gone.
 int HttpStatusForWrite(const absl::Status& status);
 
-// {"error": "<message>"}
-std::string ErrorJson(std::string_view message);
-
 // Expected answers nested deeper than this are not compared (counted as skipped): a
 // recursive JSON parser would need a stack as deep as the nesting. Real answers nest 4 deep.
 inline constexpr int kMaxComparedJsonDepth = 64;
@@ -71,9 +67,11 @@ class HttpApi final : public TagIngest {
   HttpApi(Database* database, DebugComparator* comparator, HttpOptions options,
           AccessLog* access_log = nullptr, ClusterBackend* cluster = nullptr);
 
-  // Registers every route, the error and exception handlers, and the logger that feeds
-  // /metrics and the access log, on `server`.
-  void Register(HttpServer& server);
+  // Registers every route and the observer that feeds /metrics and the access log.
+  void Register(HttpRouter& router);
+  // The connection layer whose counters /metrics shows (may stay unset), and whose own
+  // answers (408, 413, ...) are counted.
+  void Attach(HttpServer& server);
 
   // TagIngest
   int Accept(std::string_view body, std::vector<UserTag>* batch, std::string* error) override;
@@ -83,21 +81,21 @@ class HttpApi final : public TagIngest {
   void Observe(const Answered& answered) override;
 
  private:
-  void AddUserTag(const httplib::Request& request, httplib::Response& response);
-  void UserProfile(const httplib::Request& request, httplib::Response& response);
-  void Aggregates(const httplib::Request& request, httplib::Response& response);
-  void DebugStats(const httplib::Request& request, httplib::Response& response);
-  void Ready(const httplib::Request& request, httplib::Response& response);
-  void Metrics(const httplib::Request& request, httplib::Response& response);
-  void Stats(const httplib::Request& request, httplib::Response& response);
-  void SetMaxMapSize(const httplib::Request& request, httplib::Response& response);
-  void Backup(const httplib::Request& request, httplib::Response& response);
+  void AddUserTag(const HttpRequest& request, HttpResponse& response);
+  void UserProfile(const HttpRequest& request, HttpResponse& response);
+  void Aggregates(const HttpRequest& request, HttpResponse& response);
+  void DebugStats(const HttpRequest& request, HttpResponse& response);
+  void Ready(const HttpRequest& request, HttpResponse& response);
+  void Metrics(const HttpRequest& request, HttpResponse& response);
+  void Stats(const HttpRequest& request, HttpResponse& response);
+  void SetMaxMapSize(const HttpRequest& request, HttpResponse& response);
+  void Backup(const HttpRequest& request, HttpResponse& response);
   // Admin endpoints change or copy the database: loopback clients only, unless allowed.
-  bool AdminAllowed(const httplib::Request& request, httplib::Response& response) const;
-  bool QueryBodyTooLarge(const httplib::Request& request, httplib::Response& response) const;
-  void CompareDebug(QueryKind kind, const httplib::Request& request, std::string_view answer);
+  bool AdminAllowed(const HttpRequest& request, HttpResponse& response) const;
+  bool QueryBodyTooLarge(const HttpRequest& request, HttpResponse& response) const;
+  void CompareDebug(QueryKind kind, const HttpRequest& request, std::string_view answer);
   // Called after every response is written (on the connection's thread).
-  void OnResponse(const httplib::Request& request, const httplib::Response& response);
+  void OnResponse(const HttpRequest& request, const HttpResponse& response);
   void LogAccess(std::string_view remote, std::string_view method, std::string_view target,
                  int status, size_t bytes_in, size_t bytes_out, std::chrono::nanoseconds latency);
   // Remembers the outcome of a write for /readyz.

@@ -1,9 +1,11 @@
 #include "http_server.h"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,444 +13,760 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
-#include <mutex>
 #include <thread>
-#include <vector>
+#include <unordered_map>
 
-#include "http_api.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "http_parser.h"
 
 namespace allezon::server {
+namespace {
 
 using Clock = std::chrono::steady_clock;
 
-namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kKeepBufferBytes = 256 * 1024;  // larger buffers are released once empty
+// A connection whose answers are not being read stops being served beyond this backlog.
+constexpr size_t kMaxOutBacklog = 4 * 1024 * 1024;
+constexpr auto kSweepEvery = std::chrono::milliseconds(100);
+constexpr auto kStopGrace = std::chrono::seconds(1);
+constexpr auto kStoreGrace = std::chrono::seconds(30);
+constexpr auto kLinger = std::chrono::seconds(2);
+constexpr int kMaxEvents = 256;
+constexpr std::string_view k204 = "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n";
+constexpr std::string_view k204Close = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
 
-// Set on the accepting thread while it runs a connection's task itself to turn it away.
-thread_local bool t_reject = false;
-// When the request being handled on this thread began (Clock epoch outside a request).
-thread_local Clock::time_point t_request_start{};
+absl::string_view Sv(std::string_view text) { return {text.data(), text.size()}; }
 
-const char* ReasonPhrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Payload Too Large";
-    case 414:
-      return "URI Too Long";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    default:
-      return "Error";
+bool IsTagPath(std::string_view path) { return path == "/user_tags" || path == "/user_tags/"; }
+bool IsBatchPath(std::string_view path) {
+  return path == "/user_tags/batch" || path == "/user_tags/batch/";
+}
+
+// One large body or answer must not pin its memory for the connection's life.
+void EmptyBuffer(std::string* buffer) {
+  if (buffer->capacity() > kKeepBufferBytes) {
+    std::string().swap(*buffer);
+  } else {
+    buffer->clear();
   }
 }
 
-int PollOne(int fd, short events, Clock::duration timeout) {
-  pollfd p{fd, events, 0};
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();
-  const int result = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(ms, 0, 60'000)));
-  return result < 0 && errno == EINTR ? 0 : result;
+std::string OwnResponse(int status, std::string_view message, bool close) {
+  HttpResponse response;
+  SendError(response, status, message);
+  if (status == 503) response.set_header("Retry-After", "1");
+  std::string out;
+  SerializeResponse(response, close, &out);
+  return out;
 }
+
+struct Connection {
+  explicit Connection(const ParserLimits& limits) : parser(limits) {}
+  int fd = -1;
+  RequestParser parser;
+  std::string in;  // received, not yet parsed from in_pos on
+  size_t in_pos = 0;
+  std::string out;  // to send, from out_pos on
+  size_t out_pos = 0;
+  uint32_t interest = 0;  // events registered with epoll
+  Clock::time_point request_start{}, last_read{}, idle_since{};
+  Clock::time_point write_stalled_since{};  // {} while nothing waits to be sent
+  Clock::time_point linger_until{};         // lingering: closes then at the latest
+  int awaiting = 0;                         // answers owed by the database's writer or the worker
+  bool slow = false;                        // one of them is the worker's (no tag may overtake it)
+  bool has_request = false;                 // `request` is whole, waiting for the answers before it
+  HttpRequest request;
+  bool request_close = false;
+  int error_status = 0;  // refuse with this once the answers before it are out
+  std::string error_message;
+  bool close_after_replies = false;  // the last pending tag asked for Connection: close
+  bool close_after_flush = false;    // no more requests: close once `out` is sent
+  bool linger = false;               // close by draining (after an error answer)
+  bool head_checked = false;         // CheckHead ran for the request being read
+  bool counted = true;               // in ConnectionCounters::active (a refused one is not)
+  bool peer_closed = false, dead = false, scheduled = false, unregistered = false;
+  std::string remote_ip;
+  int remote_port = -1;
+
+  size_t unparsed() const { return in.size() - in_pos; }
+  size_t unsent() const { return out.size() - out_pos; }
+  const std::string& RemoteIp() {
+    if (remote_port < 0) SocketAddress(fd, true, &remote_ip, &remote_port);
+    return remote_ip;
+  }
+};
+
+// An answer owed for a tag in a batch.
+struct Pending {
+  Connection* connection;
+  Clock::time_point start;
+  size_t bytes_in;
+  std::string target;
+};
+
+// What the database's writer and the worker hand back to a loop. Shared with their callbacks,
+// which may outlive the loop (a stop that does not wait).
+struct Completions {
+  explicit Completions(int fd) : wake_fd(fd) {}
+  ~Completions() { ::close(wake_fd); }
+  void Wake() const {
+    const uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wake_fd, &one, sizeof(one));
+  }
+  void ClearWake() const {
+    uint64_t value;
+    [[maybe_unused]] const ssize_t n = ::read(wake_fd, &value, sizeof(value));
+  }
+  struct Slow {
+    Connection* connection;
+    std::string answer;
+    bool close;
+  };
+  const int wake_fd;
+  std::mutex mutex;
+  std::vector<std::pair<uint64_t, absl::Status>> batches;  // guarded by mutex
+  std::vector<Slow> slow;                                  // guarded by mutex
+};
 
 }  // namespace
 
-// Closes sockets after an error answer without resetting them: the write side is shut at
-// once, then what the client still sends is read and dropped until it closes or 2 s pass.
-// A plain close() with unread input sends RST, and the client may lose our answer with it.
-class LingeringCloser {
+// Runs the slow routes one at a time, off the loops.
+class HttpServer::Worker {
  public:
-  LingeringCloser() : wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~LingeringCloser() {
+  explicit Worker(const HttpRouter* router) : router_(router), thread_([this] { Run(); }) {}
+  ~Worker() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
     }
-    Wake();
+    cond_.notify_all();
     thread_.join();
-    for (const Entry& e : entries_) ::close(e.fd);
-    for (int fd : incoming_) ::close(fd);
-    if (wake_ >= 0) ::close(wake_);
   }
-
-  // Takes ownership of `fd`.
-  void Add(int fd) {
-    ::shutdown(fd, SHUT_WR);
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!stop_ && wake_ >= 0 && incoming_.size() < kMaxSockets) {
-        incoming_.push_back(fd);
-        fd = -1;
-      }
-    }
-    if (fd >= 0) {
-      ::close(fd);  // too many lingering already: a reset is the lesser evil
-    } else {
-      Wake();
-    }
+  void Post(std::shared_ptr<Completions> to, Connection* c, HttpRequest request, bool close) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    jobs_.push_back({std::move(to), c, std::move(request), close});
+    cond_.notify_one();
   }
 
  private:
-  static constexpr size_t kMaxSockets = 8192;
-  static constexpr auto kLinger = std::chrono::seconds(2);
-  struct Entry {
-    int fd;
-    Clock::time_point deadline;
+  struct Job {
+    std::shared_ptr<Completions> to;
+    Connection* connection;
+    HttpRequest request;
+    bool close;
   };
-
-  void Wake() {
-    const uint64_t one = 1;
-    if (wake_ < 0) return;
-    [[maybe_unused]] const ssize_t n = ::write(wake_, &one, sizeof(one));
-  }
-
   void Run() {
-    std::vector<pollfd> polls;
-    char scratch[4096];
     for (;;) {
+      Job job;
       {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (stop_) return;
-        const auto deadline = Clock::now() + kLinger;
-        for (int fd : incoming_) entries_.push_back({fd, deadline});
-        incoming_.clear();
+        std::unique_lock<std::mutex> lock(mutex_);
+        cond_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
       }
-      polls.assign(1, pollfd{wake_, POLLIN, 0});
-      for (const Entry& e : entries_) polls.push_back({e.fd, POLLIN, 0});
-      ::poll(polls.data(), polls.size(), 100);
-      if (polls[0].revents != 0) {
-        uint64_t value;
-        [[maybe_unused]] ssize_t n = ::read(wake_, &value, sizeof(value));
+      std::string answer;
+      SerializeResponse(router_->Handle(job.request), job.close, &answer);
+      {
+        std::lock_guard<std::mutex> lock(job.to->mutex);
+        job.to->slow.push_back({job.connection, std::move(answer), job.close});
       }
-      const auto now = Clock::now();
-      size_t kept = 0;
-      for (size_t i = 0; i < entries_.size(); ++i) {
-        bool done = now >= entries_[i].deadline;
-        if (!done && polls[i + 1].revents != 0) {
-          for (;;) {
-            const ssize_t n = ::recv(entries_[i].fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-            if (n > 0) continue;
-            done = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-            break;
-          }
-        }
-        if (done) {
-          ::close(entries_[i].fd);
-        } else {
-          entries_[kept++] = entries_[i];
-        }
-      }
-      entries_.resize(kept);
+      job.to->Wake();
     }
   }
-
-  const int wake_;
+  const HttpRouter* const router_;
   std::mutex mutex_;
-  std::vector<int> incoming_;   // guarded by mutex_
-  bool stop_ = false;           // guarded by mutex_
-  std::vector<Entry> entries_;  // the closer thread's own
+  std::condition_variable cond_;
+  std::deque<Job> jobs_;  // guarded by mutex_
+  bool stop_ = false;     // guarded by mutex_
   std::thread thread_;
 };
 
-// The task queue cpp-httplib hands accepted connections to: a fixed pool of threads and a
-// bounded queue. A connection that finds the queue full is turned away at once, on the
-// accepting thread, with a 503 (see HttpServer::process_and_close_socket).
-class ConnectionPool : public httplib::TaskQueue {
+class HttpServer::Loop {
  public:
-  ConnectionPool(size_t threads, size_t max_queued, ConnectionCounters* counters,
-                 std::atomic<int64_t>* starved)
-      : max_queued_(max_queued), counters_(counters), starved_(starved) {
-    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+  explicit Loop(HttpServer* server) : server_(server), limits_(server->limits_) {
+    parser_limits_.max_header_bytes = limits_.max_header_bytes;
+    parser_limits_.max_body_bytes = std::max(
+        {limits_.max_body_bytes, limits_.max_tag_body_bytes, limits_.max_batch_body_bytes});
+    read_cap_ = limits_.max_header_bytes + 2 * parser_limits_.max_body_bytes + kReadChunk;
+  }
+  ~Loop() {
+    for (auto& [fd, connection] : connections_) ::close(fd);
+    if (epoll_ >= 0) ::close(epoll_);
   }
 
-  void enqueue(std::function<void()> fn) override {
+  bool Init() {
+    epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    const int wake = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake < 0) return false;
+    completions_ = std::make_shared<Completions>(wake);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = &wake_marker_;
+    return epoll_ >= 0 && ::epoll_ctl(epoll_, EPOLL_CTL_ADD, wake, &event) == 0 &&
+           ListenerInterest(true);
+  }
+
+  void Wake() { completions_->Wake(); }
+
+  void Run() {
+    epoll_event events[kMaxEvents];
+    Clock::time_point last_sweep = Clock::now();
+    while (!server_->stopping_.load(std::memory_order_acquire)) {
+      const int timeout = ready_.empty() ? static_cast<int>(kSweepEvery.count()) : 0;
+      const int n = ::epoll_wait(epoll_, events, kMaxEvents, timeout);
+      const Clock::time_point now = Clock::now();
+      for (int i = 0; i < n; ++i) {
+        void* tag = events[i].data.ptr;
+        if (tag == &listen_marker_) {
+          AcceptAll(now);
+        } else if (tag == &wake_marker_) {
+          completions_->ClearWake();
+          AnswerCompleted();
+          AdoptHandedOver(now);
+        } else {
+          auto* c = static_cast<Connection*>(tag);
+          if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) Read(*c, now);
+          if (events[i].events & EPOLLOUT) Flush(*c, now);
+          Schedule(*c);
+        }
+      }
+      std::vector<Connection*> ready;
+      ready.swap(ready_);
+      for (Connection* c : ready) {
+        c->scheduled = false;
+        if (!c->dead) Handle(*c, now);
+      }
+      Submit();
+      const Clock::time_point handled = Clock::now();
+      for (Connection* c : ready) {
+        if (!c->dead) Flush(*c, handled);
+      }
+      if (now - last_sweep >= kSweepEvery) {
+        last_sweep = now;
+        Sweep(now);
+        if (accept_paused_ && now >= accept_resume_) ListenerInterest(true);
+      }
+      Reap();
+    }
+    Shutdown();
+  }
+
+ private:
+  bool ListenerInterest(bool on) {
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLEXCLUSIVE;
+    event.data.ptr = &listen_marker_;
+    const bool ok =
+        ::epoll_ctl(epoll_, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, server_->listen_fd_, &event) == 0;
+    accept_paused_ = !on;
+    return ok;
+  }
+
+  void AcceptAll(Clock::time_point now) {
+    ConnectionCounters& counters = server_->counters_;
+    for (int i = 0; i < 64; ++i) {
+      const int fd = ::accept4(server_->listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // Out of descriptors: stop listening for a moment rather than spin on the listener.
+          ListenerInterest(false);
+          accept_resume_ = now + std::chrono::milliseconds(50);
+        }
+        return;
+      }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      if (static_cast<size_t>(counters.active.load(std::memory_order_relaxed)) >=
+          limits_.max_connections) {
+        // Answered and drained here, outside the count (the lingering bounds them).
+        counters.rejected_busy.fetch_add(1, std::memory_order_relaxed);
+        Connection* c = Adopt(fd, now, false);
+        if (c != nullptr) Refuse(*c, 503, "server busy: too many connections, retry later");
+        if (c != nullptr) Flush(*c, now);
+        continue;
+      }
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      counters.active.fetch_add(1, std::memory_order_relaxed);
+      // Round robin: the kernel wakes the same idle loop for most accepts (EPOLLEXCLUSIVE).
+      const auto& loops = server_->loops_;
+      Loop* target =
+          loops[server_->next_loop_.fetch_add(1, std::memory_order_relaxed) % loops.size()].get();
+      if (target == this) {
+        Adopt(fd, now, true);
+      } else {
+        target->HandOver(fd);
+      }
+    }
+  }
+
+  // Takes a connection accepted by another loop (any thread).
+  void HandOver(int fd) {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (jobs_.size() < idle_ + max_queued_) {
-        jobs_.push_back(std::move(fn));
-        counters_->accepted.fetch_add(1, std::memory_order_relaxed);
-        counters_->queued.fetch_add(1, std::memory_order_relaxed);
-        PublishLocked();
-        cond_.notify_one();
+      std::lock_guard<std::mutex> lock(handed_mutex_);
+      if (!handed_closed_) {
+        handed_.push_back(fd);
+        Wake();
         return;
       }
     }
-    t_reject = true;
-    fn();  // runs HttpServer::process_and_close_socket, which sees t_reject
-    t_reject = false;
+    ::close(fd);  // this loop has stopped already
+    server_->counters_.active.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  void shutdown() override {
+  void AdoptHandedOver(Clock::time_point now) {
+    std::vector<int> fds;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      shutdown_ = true;
+      std::lock_guard<std::mutex> lock(handed_mutex_);
+      fds.swap(handed_);
     }
-    cond_.notify_all();
-    for (std::thread& t : threads_) t.join();
+    for (int fd : fds) Adopt(fd, now, true);
   }
 
- private:
-  void PublishLocked() {
-    starved_->store(static_cast<int64_t>(jobs_.size()) - static_cast<int64_t>(idle_),
-                    std::memory_order_relaxed);
-  }
-
-  void Work() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        ++idle_;
-        PublishLocked();
-        cond_.wait(lock, [this] { return !jobs_.empty() || shutdown_; });
-        --idle_;
-        if (jobs_.empty()) {  // shutting down, nothing left
-          PublishLocked();
-          return;
-        }
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-        PublishLocked();
-      }
-      counters_->queued.fetch_sub(1, std::memory_order_relaxed);
-      fn();
+  Connection* Adopt(int fd, Clock::time_point now, bool counted) {
+    auto connection = std::make_unique<Connection>(parser_limits_);
+    Connection* c = connection.get();
+    c->fd = fd;
+    c->idle_since = c->last_read = now;
+    epoll_event event{};
+    event.events = c->interest = EPOLLIN;
+    event.data.ptr = c;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &event) != 0) {
+      ::close(fd);
+      if (counted) server_->counters_.active.fetch_sub(1, std::memory_order_relaxed);
+      return nullptr;
     }
+    c->counted = counted;
+    connections_.emplace(fd, std::move(connection));
+    return c;
   }
 
-  const size_t max_queued_;
-  ConnectionCounters* const counters_;
-  std::atomic<int64_t>* const starved_;
-  std::mutex mutex_;
-  std::condition_variable cond_;
-  std::deque<std::function<void()>> jobs_;  // guarded by mutex_
-  size_t idle_ = 0;                         // guarded by mutex_
-  bool shutdown_ = false;                   // guarded by mutex_
-  std::vector<std::thread> threads_;
-};
+  void Schedule(Connection& c) {
+    if (c.scheduled || c.dead) return;
+    c.scheduled = true;
+    ready_.push_back(&c);
+  }
 
-// One connection's socket as cpp-httplib's Stream, enforcing the limits of HttpServer on
-// every read. It buffers input (cpp-httplib reads headers one byte at a time).
-class ConnectionStream final : public httplib::Stream {
- public:
-  ConnectionStream(int sock, HttpServer* server) : sock_(sock), server_(server) {}
-
-  // Waits until the next request's first byte is here. False: close the connection (the
-  // peer closed, keep-alive timeout, server stopping, or a waiting connection needs the
-  // thread).
-  bool WaitForRequest() {
-    if (pos_ < len_) return true;  // pipelined
-    const ConnectionLimits& limits = server_->limits_;
-    const auto idle_since = Clock::now();
-    const auto deadline = idle_since + limits.keep_alive_timeout;
-    for (;;) {
-      if (server_->Stopping()) return false;
-      const auto now = Clock::now();
-      if (now >= deadline) return false;
-      if (now - idle_since >= limits.idle_yield &&
-          server_->starved_.load(std::memory_order_relaxed) > 0) {
-        server_->counters_.yielded.fetch_add(1, std::memory_order_relaxed);
-        return false;
-      }
-      // Poll first: a closed-loop client's next request is rarely here yet, and a failed
-      // recv would cost a system call per request. Short slices notice stop() and waiting
-      // connections promptly.
-      if (PollOne(sock_, POLLIN,
-                  std::min<Clock::duration>(deadline - now, std::chrono::milliseconds(20))) <= 0) {
+  void Read(Connection& c, Clock::time_point now) {
+    while (!c.peer_closed && !c.dead && c.unparsed() < read_cap_) {
+      const ssize_t n = ::recv(c.fd, scratch_, sizeof(scratch_), 0);
+      if (n > 0) {
+        if (c.linger) continue;  // draining after an error answer
+        c.in.append(scratch_, static_cast<size_t>(n));
+        c.last_read = now;
+        if (static_cast<size_t>(n) < sizeof(scratch_)) break;  // drained, most likely
+      } else if (n == 0) {
+        c.peer_closed = true;
+        if (c.linger) c.dead = true;
+      } else if (errno == EINTR) {
         continue;
-      }
-      if (const RecvResult r = RecvSome(); r != RecvResult::kWouldBlock) {
-        return r == RecvResult::kData;
-      }
-    }
-  }
-
-  void BeginRequest() {
-    start_ = Clock::now();
-    deadline_ = start_ + server_->limits_.request_timeout;
-    in_headers_ = true;
-    header_bytes_ = body_bytes_ = line_bytes_ = lines_ = 0;
-    colon_seen_ = false;
-    t_request_start = start_;
-  }
-
-  bool aborted() const { return aborted_; }
-  bool has_unread_input() const { return pos_ < len_; }
-
-  bool is_readable() const override {
-    return pos_ < len_ || PollOne(sock_, POLLIN, server_->limits_.read_timeout) > 0;
-  }
-  bool is_writable() const override {
-    return !aborted_ && PollOne(sock_, POLLOUT, server_->limits_.write_timeout) > 0;
-  }
-
-  ssize_t read(char* ptr, size_t size) override {
-    if (aborted_ || size == 0) return -1;
-    if (pos_ == len_ && !Fill()) return -1;
-    const size_t n = std::min(size, len_ - pos_);
-    std::memcpy(ptr, buffer_ + pos_, n);
-    pos_ += n;
-    if (!Account(ptr, n)) return -1;
-    return static_cast<ssize_t>(n);
-  }
-
-  ssize_t write(const char* ptr, size_t size) override {
-    if (aborted_) return -1;
-    size_t done = 0;
-    while (done < size) {
-      // Blocking send bounded by SO_SNDTIMEO (set to the write timeout).
-      const ssize_t n = ::send(sock_, ptr + done, size - done, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return -1;
-      done += static_cast<size_t>(n);
-    }
-    return static_cast<ssize_t>(size);
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    // Asked for every request; the peer of a connection never changes.
-    if (remote_port_ < 0) SocketAddress(sock_, true, &remote_ip_, &remote_port_);
-    ip = remote_ip_;
-    port = remote_port_;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    SocketAddress(sock_, false, &ip, &port);
-  }
-  socket_t socket() const override { return sock_; }
-
- private:
-  enum class RecvResult { kData, kWouldBlock, kClosed };
-  // One non-blocking recv into the buffer: kClosed when the peer closed or the socket failed.
-  RecvResult RecvSome() {
-    const ssize_t n = ::recv(sock_, buffer_, sizeof(buffer_), MSG_DONTWAIT);
-    if (n > 0) {
-      pos_ = 0;
-      len_ = static_cast<size_t>(n);
-      return RecvResult::kData;
-    }
-    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-      return RecvResult::kClosed;
-    }
-    return RecvResult::kWouldBlock;
-  }
-
-  // Reads more input, waiting no longer than the read timeout and the request's deadline.
-  bool Fill() {
-    const ConnectionLimits& limits = server_->limits_;
-    for (;;) {
-      if (const RecvResult r = RecvSome(); r != RecvResult::kWouldBlock) {
-        return r == RecvResult::kData;
-      }
-      const auto now = Clock::now();
-      const auto until = std::min(now + limits.read_timeout, deadline_);
-      if (now >= until || PollOne(sock_, POLLIN, until - now) == 0) {
-        if (Clock::now() < until) continue;  // woken early (EINTR): try again
-        server_->counters_.request_timeouts.fetch_add(1, std::memory_order_relaxed);
-        Abort(408, "request timeout: the request did not arrive in time");
-        return false;
-      }
-    }
-  }
-
-  // Counts the bytes just handed out against the header and body limits.
-  bool Account(const char* data, size_t n) {
-    const ConnectionLimits& limits = server_->limits_;
-    size_t i = 0;
-    for (; i < n && in_headers_; ++i) {
-      ++header_bytes_;
-      const unsigned char c = static_cast<unsigned char>(data[i]);
-      if (c == '\n') {
-        // A header line without a colon (RFC 9112 §5) is malformed; cpp-httplib would skip it.
-        if (lines_ > 0 && line_bytes_ > 0 && !colon_seen_) {
-          Abort(400, "malformed header line (no colon)");
-          return false;
-        }
-        if (line_bytes_ == 0 && lines_ > 0) in_headers_ = false;
-        ++lines_;
-        line_bytes_ = 0;
-        colon_seen_ = false;
-      } else if (c != '\r') {
-        // Control bytes have no place in a request line or a header (RFC 9110 §5.5).
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-          Abort(400, "invalid byte in the request line or a header");
-          return false;
-        }
-        colon_seen_ = colon_seen_ || c == ':';
-        ++line_bytes_;
-      }
-    }
-    if (in_headers_ && header_bytes_ > limits.max_header_bytes) {
-      server_->counters_.headers_too_large.fetch_add(1, std::memory_order_relaxed);
-      if (lines_ == 0) {
-        Abort(414, "request URI too long");
       } else {
-        Abort(431, "request headers too large");
+        if (errno != EAGAIN && errno != EWOULDBLOCK) c.dead = true;
+        break;
       }
+    }
+  }
+
+  // Answers with the connection layer's own error and closes (lingering) once it is sent.
+  void Refuse(Connection& c, int status, std::string_view message) {
+    ConnectionCounters& counters = server_->counters_;
+    if (status == 408) counters.request_timeouts.fetch_add(1, std::memory_order_relaxed);
+    if (status == 414 || status == 431) {
+      counters.headers_too_large.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (status == 413) counters.bodies_too_large.fetch_add(1, std::memory_order_relaxed);
+    c.out += OwnResponse(status, message, true);
+    if (server_->own_response_observer_) server_->own_response_observer_(status);
+    EmptyBuffer(&c.in);
+    c.in_pos = 0;
+    c.close_after_flush = c.linger = true;
+  }
+
+  // Refuses now, or once the answers owed before it are out.
+  void Fail(Connection& c, int status, std::string message) {
+    c.error_status = status;
+    c.error_message = std::move(message);
+  }
+
+  // The checks on a whole head, before any of the body is looked at. False: refused.
+  bool CheckHead(Connection& c, bool body_to_come) {
+    const HttpRequest& q = c.parser.request();
+    if (q.minor_version == 1 && !q.has_header("Host")) {
+      Fail(c, 400, "missing Host header (RFC 9112 §3.2)");
       return false;
     }
-    body_bytes_ += n - i;
-    if (body_bytes_ > limits.max_body_bytes) {
-      server_->counters_.bodies_too_large.fetch_add(1, std::memory_order_relaxed);
-      Abort(413, "request body too large");
+    const absl::string_view coding = absl::StripAsciiWhitespace(Sv(q.header("Content-Encoding")));
+    if (!coding.empty() && !absl::EqualsIgnoreCase(coding, "identity")) {
+      Fail(c, 415, "unsupported Content-Encoding: send the body uncompressed (identity)");
       return false;
+    }
+    const bool tag = q.method == "POST" && IsTagPath(q.path);
+    const bool batch = q.method == "POST" && IsBatchPath(q.path);
+    const size_t limit = tag     ? limits_.max_tag_body_bytes
+                         : batch ? limits_.max_batch_body_bytes
+                                 : limits_.max_body_bytes;
+    c.parser.set_body_limit(limit);
+    const std::string_view length = q.header("Content-Length");
+    if (!length.empty() && (length.size() > 18 || std::stoull(std::string(length)) > limit)) {
+      // Refused unread: the connection closes, the unread body cannot be told from a request.
+      Fail(c, 413,
+           (tag ? "user tag body is larger than " : "request body is larger than ") +
+               std::to_string(limit) + " bytes");
+      return false;
+    }
+    if (body_to_come && q.minor_version == 1 && c.awaiting == 0 &&
+        absl::EqualsIgnoreCase(Sv(q.header("Expect")), "100-continue")) {
+      c.out += k100;
     }
     return true;
   }
 
-  // Answers with `status` (if nothing of a response went out yet) and ends the connection.
-  void Abort(int status, std::string_view message) {
-    if (aborted_) return;
-    server_->SendOwnResponse(sock_, status, message);
-    aborted_ = true;
+  // Parses and answers what `c.in` holds, in order, until a request must wait: for the
+  // answers before it, for more bytes, or for the client to read its answers.
+  void Handle(Connection& c, Clock::time_point now) {
+    bool waiting_for_bytes = false;
+    while (!c.dead && !c.close_after_flush && !c.close_after_replies &&
+           c.unsent() <= kMaxOutBacklog) {
+      if (c.error_status != 0 || c.has_request) {
+        if (c.awaiting > 0) break;
+        if (c.error_status != 0) {
+          Refuse(c, c.error_status, c.error_message);
+          break;
+        }
+        c.has_request = false;
+        Dispatch(c, std::move(c.request), c.request_close);
+        continue;
+      }
+      if (c.unparsed() == 0) {
+        waiting_for_bytes = true;
+        break;
+      }
+      const bool started = c.parser.started();
+      size_t used = 0;
+      const RequestParser::Result result =
+          c.parser.Parse(std::string_view(c.in).substr(c.in_pos), &used);
+      if (!started && c.parser.started()) c.request_start = c.last_read;
+      c.in_pos += used;
+      if (c.unparsed() == 0) {
+        EmptyBuffer(&c.in);
+        c.in_pos = 0;
+      } else if (c.in_pos >= kReadChunk) {
+        c.in.erase(0, c.in_pos);
+        c.in_pos = 0;
+      }
+      if (result == RequestParser::Result::kError) {
+        Fail(c, c.parser.error_status(), c.parser.error_message());
+        continue;
+      }
+      if (result == RequestParser::Result::kNeedMore) {
+        waiting_for_bytes = true;
+        break;
+      }
+      if (result == RequestParser::Result::kHead) {
+        c.head_checked = true;
+        CheckHead(c, true);
+        continue;
+      }
+      if (!c.head_checked && !CheckHead(c, false)) continue;
+      c.head_checked = false;
+      const bool close =
+          !c.parser.keep_alive() || server_->stopping_.load(std::memory_order_relaxed);
+      const size_t bytes_in = c.parser.request().body.size();
+      HttpRequest request = c.parser.TakeRequest();
+      c.idle_since = now;
+      if (server_->ingest_ != nullptr && request.method == "POST" && IsTagPath(request.path) &&
+          !c.slow) {
+        std::string message;
+        const int refused = server_->ingest_->Accept(request.body, &batch_, &message);
+        if (refused == 0) {
+          pending_.push_back({&c, c.request_start, bytes_in, std::move(request.target)});
+          ++c.awaiting;
+          c.close_after_replies = close;
+          continue;
+        }
+        if (c.awaiting == 0) {
+          const std::string answer = OwnResponse(refused, message, close);
+          c.out += answer;
+          server_->ingest_->Observe({c.RemoteIp(), request.target, refused, bytes_in, answer.size(),
+                                     Clock::now() - c.request_start});
+          c.close_after_flush = close;
+          continue;
+        }
+        // Refused, but answered in order after the tags before it: the router refuses it too.
+      }
+      if (c.awaiting > 0) {  // it must see the tags before it
+        c.has_request = true;
+        c.request = std::move(request);
+        c.request_close = close;
+        break;
+      }
+      Dispatch(c, std::move(request), close);
+    }
+    if (c.peer_closed && waiting_for_bytes && c.awaiting == 0 && !c.close_after_replies) {
+      c.close_after_flush = true;  // nothing more will come
+    }
   }
 
-  const int sock_;
+  void Dispatch(Connection& c, HttpRequest request, bool close) {
+    request.remote_addr = c.RemoteIp();
+    request.start = c.request_start;
+    if (server_->router_->DispatchOf(request) == HttpRouter::Dispatch::kWorker) {
+      ++c.awaiting;
+      c.slow = true;
+      server_->worker_->Post(completions_, &c, std::move(request), close);
+      return;
+    }
+    SerializeResponse(server_->router_->Handle(request), close, &c.out);
+    if (close) c.close_after_flush = true;
+  }
+
+  // Hands the tags of every connection handled in this iteration to the database as one
+  // batch; their answers go out when it is stored (AnswerCompleted), while the loop serves on.
+  void Submit() {
+    if (pending_.empty()) return;
+    const uint64_t id = next_batch_id_++;
+    in_flight_.push_back({id, std::move(pending_)});
+    pending_.clear();
+    std::vector<UserTag> tags;
+    tags.swap(batch_);
+    server_->ingest_->Submit(std::move(tags), [to = completions_, id](absl::Status stored) {
+      {
+        std::lock_guard<std::mutex> lock(to->mutex);
+        to->batches.emplace_back(id, std::move(stored));
+      }
+      to->Wake();
+    });
+  }
+
+  void AnswerCompleted() {
+    std::vector<std::pair<uint64_t, absl::Status>> batches;
+    std::vector<Completions::Slow> slow;
+    {
+      std::lock_guard<std::mutex> lock(completions_->mutex);
+      batches.swap(completions_->batches);
+      slow.swap(completions_->slow);
+    }
+    std::vector<Connection*> answered;
+    const Clock::time_point now = Clock::now();
+    for (auto& [id, stored] : batches) {
+      auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
+                             [id = id](const InFlight& f) { return f.id == id; });
+      if (it == in_flight_.end()) continue;
+      Answer(it->pending, stored, now, &answered);
+      in_flight_.erase(it);
+    }
+    for (Completions::Slow& done : slow) {
+      Connection& c = *done.connection;
+      c.slow = false;
+      if (!c.dead) c.out += done.answer;
+      if (done.close) c.close_after_flush = true;
+      Answered(c, &answered);
+    }
+    for (Connection* c : answered) Flush(*c, now);
+  }
+
+  // One owed answer of `c` is out.
+  void Answered(Connection& c, std::vector<Connection*>* answered) {
+    if (answered->empty() || answered->back() != &c) answered->push_back(&c);
+    if (--c.awaiting > 0) return;
+    c.idle_since = Clock::now();
+    if (c.close_after_replies) c.close_after_flush = true;
+    c.close_after_replies = false;
+    // Requests that waited for the answers, or a peer that closed: handle them next.
+    if (!c.dead && (c.unparsed() > 0 || c.has_request || c.error_status || c.peer_closed)) {
+      Schedule(c);
+    }
+  }
+
+  void Answer(const std::vector<Pending>& pending, const absl::Status& stored,
+              Clock::time_point now, std::vector<Connection*>* answered) {
+    const int status = stored.ok() ? 204 : server_->ingest_->StatusFor(stored);
+    std::string failure[2];  // [close]
+    if (!stored.ok()) {
+      for (bool close : {false, true}) {
+        failure[close] = OwnResponse(status, std::string(stored.message()), close);
+      }
+    }
+    for (const Pending& p : pending) {
+      Connection& c = *p.connection;
+      const bool close = c.awaiting == 1 && c.close_after_replies;
+      std::string_view answer =
+          stored.ok() ? (close ? k204Close : k204) : std::string_view(failure[close]);
+      if (!c.dead) c.out += answer;
+      server_->ingest_->Observe(
+          {c.RemoteIp(), p.target, status, p.bytes_in, answer.size(), now - p.start});
+      Answered(c, answered);
+    }
+  }
+
+  void Flush(Connection& c, Clock::time_point now) {
+    const bool over_backlog = c.unsent() > kMaxOutBacklog;
+    while (!c.dead && c.unsent() > 0) {
+      const ssize_t n =
+          ::send(c.fd, c.out.data() + c.out_pos, c.unsent(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        c.out_pos += static_cast<size_t>(n);
+        c.write_stalled_since = now;
+      } else if (n < 0 && errno == EINTR) {
+        continue;
+      } else {
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) c.dead = true;
+        break;
+      }
+    }
+    if (c.unsent() == 0) {
+      EmptyBuffer(&c.out);
+      c.out_pos = 0;
+      c.write_stalled_since = {};
+      if (c.close_after_flush && c.awaiting == 0 && !c.dead) {
+        if (c.linger && !c.peer_closed) {
+          // Shut the write side and drop what still comes: a close with unread input would
+          // reset the connection, and the client could lose the answer with it.
+          ::shutdown(c.fd, SHUT_WR);
+          if (c.linger_until == Clock::time_point{}) c.linger_until = now + kLinger;
+        } else {
+          c.dead = true;
+        }
+      }
+    } else if (c.write_stalled_since == Clock::time_point{}) {
+      c.write_stalled_since = now;
+    }
+    // Handle stops at the backlog with requests still buffered; once the client has read
+    // enough they must be handled without waiting for bytes that may never come.
+    if (over_backlog && c.unsent() <= kMaxOutBacklog && c.unparsed() > 0) Schedule(c);
+    UpdateInterest(c);
+  }
+
+  void UpdateInterest(Connection& c) {
+    if (c.dead) return;
+    uint32_t want = 0;
+    const bool draining = c.linger_until != Clock::time_point{};
+    if (draining || (!c.peer_closed && !c.close_after_flush && c.unparsed() < read_cap_ &&
+                     c.unsent() <= kMaxOutBacklog)) {
+      want |= EPOLLIN;
+    }
+    if (c.unsent() > 0) want |= EPOLLOUT;
+    if (want == c.interest) return;
+    epoll_event event{};
+    event.events = want;
+    event.data.ptr = &c;
+    if (::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd, &event) == 0) c.interest = want;
+  }
+
+  void Sweep(Clock::time_point now) {
+    for (auto& [fd, connection] : connections_) {
+      Connection& c = *connection;
+      if (c.dead || c.awaiting > 0) continue;
+      if (c.linger_until != Clock::time_point{}) {
+        if (now >= c.linger_until) c.dead = true;
+      } else if (c.unsent() > 0) {
+        if (now - c.write_stalled_since > limits_.write_timeout) c.dead = true;
+      } else if (c.close_after_flush) {
+        c.dead = true;
+      } else if (c.parser.started() || c.unparsed() > 0) {
+        if (now - c.request_start > limits_.request_timeout ||
+            now - c.last_read > limits_.read_timeout) {
+          Refuse(c, 408, "request timeout: the request did not arrive in time");
+          Flush(c, now);
+        }
+      } else if (now - c.idle_since > limits_.keep_alive_timeout) {
+        c.dead = true;
+      }
+    }
+  }
+
+  // Closes and frees the connections marked dead in this iteration.
+  void Reap() {
+    for (auto it = connections_.begin(); it != connections_.end();) {
+      Connection& c = *it->second;
+      if (!c.dead) {
+        ++it;
+        continue;
+      }
+      if (!c.unregistered) {
+        ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
+        c.unregistered = true;
+      }
+      if (c.awaiting > 0) {  // freed once its answers' outcome is in
+        ++it;
+        continue;
+      }
+      Close(c);
+      if (c.scheduled) std::erase(ready_, &c);
+      it = connections_.erase(it);
+    }
+  }
+
+  void Close(Connection& c) {
+    ::shutdown(c.fd, SHUT_RDWR);
+    ::close(c.fd);
+    if (c.counted) server_->counters_.active.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  // Stopping: answers already queued get up to kStopGrace to go out, then every connection
+  // closes. Requests not yet handled are not answered (no tag of theirs was stored).
+  void Shutdown() {
+    ListenerInterest(false);
+    Submit();
+    // Tags handed to the database are stored whatever happens; wait for their answers.
+    const Clock::time_point stored_by = Clock::now() + kStoreGrace;
+    while (!in_flight_.empty() && Clock::now() < stored_by) {
+      pollfd wake{completions_->wake_fd, POLLIN, 0};  // readable clients would not let it wait
+      if (::poll(&wake, 1, 10) > 0) completions_->ClearWake();
+      AnswerCompleted();
+    }
+    const Clock::time_point deadline = Clock::now() + kStopGrace;
+    for (;;) {
+      bool waiting = false;
+      for (auto& [fd, connection] : connections_) {
+        Flush(*connection, Clock::now());
+        waiting = waiting || (!connection->dead && connection->unsent() > 0);
+      }
+      if (!waiting || Clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    for (auto& [fd, connection] : connections_) Close(*connection);
+    connections_.clear();
+    ready_.clear();
+    std::lock_guard<std::mutex> lock(handed_mutex_);
+    handed_closed_ = true;
+    for (int fd : handed_) {
+      ::close(fd);
+      server_->counters_.active.fetch_sub(1, std::memory_order_relaxed);
+    }
+    handed_.clear();
+  }
+
   HttpServer* const server_;
-  char buffer_[4096];
-  size_t pos_ = 0;
-  size_t len_ = 0;
-  bool aborted_ = false;
-  Clock::time_point start_{};
-  Clock::time_point deadline_ = Clock::time_point::max();
-  bool in_headers_ = true;
-  size_t header_bytes_ = 0;
-  size_t body_bytes_ = 0;
-  size_t line_bytes_ = 0;
-  size_t lines_ = 0;
-  bool colon_seen_ = false;
-  mutable std::string remote_ip_;
-  mutable int remote_port_ = -1;
-};
-
-HttpServer::HttpServer(const ConnectionLimits& limits)
-    : limits_(limits), closer_(std::make_unique<LingeringCloser>()) {
-  new_task_queue = [this] {
-    return new ConnectionPool(limits_.threads, limits_.max_queued, &counters_, &starved_);
+  const ConnectionLimits& limits_;
+  ParserLimits parser_limits_;
+  size_t read_cap_ = 0;
+  int epoll_ = -1;
+  char listen_marker_ = 0;
+  char wake_marker_ = 0;
+  bool accept_paused_ = false;
+  Clock::time_point accept_resume_{};
+  std::unordered_map<int, std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> ready_;
+  std::vector<UserTag> batch_;
+  std::vector<Pending> pending_;  // answers owed for batch_, in arrival order
+  struct InFlight {
+    uint64_t id;
+    std::vector<Pending> pending;
   };
-  // Our own loop never uses cpp-httplib's keep-alive count; its timeouts apply to nothing
-  // but are set for consistency with what cpp-httplib would do on its own.
-  set_keep_alive_max_count(static_cast<size_t>(1) << 40);
-}
-
-HttpServer::~HttpServer() = default;
-
-int HttpServer::Bind(const std::string& host, int port, int backlog) {
-  const int bound = port == 0 ? bind_to_any_port(host) : (bind_to_port(host, port) ? port : -1);
-  // cpp-httplib listens with a backlog of 5, which turns connection bursts into SYN retries
-  // (p99 of 0.3-1 s measured); listening again on the bound socket deepens it.
-  if (bound >= 0) ::listen(svr_sock_, backlog);
-  return bound;
-}
+  std::deque<InFlight> in_flight_;  // submitted batches, oldest first
+  uint64_t next_batch_id_ = 0;
+  std::mutex handed_mutex_;
+  std::vector<int> handed_;     // accepted by another loop, to adopt; guarded by handed_mutex_
+  bool handed_closed_ = false;  // stopped: no more adoptions; guarded by handed_mutex_
+  std::shared_ptr<Completions> completions_;
+  char scratch_[kReadChunk];
+};
 
 void SocketAddress(int fd, bool remote, std::string* ip, int* port) {
   sockaddr_storage address;
@@ -464,94 +782,67 @@ void SocketAddress(int fd, bool remote, std::string* ip, int* port) {
   }
 }
 
-Clock::time_point HttpServer::CurrentRequestStart() { return t_request_start; }
+HttpServer::HttpServer(const ConnectionLimits& limits, const HttpRouter* router, TagIngest* ingest)
+    : limits_(limits), router_(router), ingest_(ingest) {}
 
-void HttpServer::SetCurrentRequestStart(Clock::time_point start) { t_request_start = start; }
-
-std::string HttpServer::OwnResponse(int status, std::string_view message, bool close) {
-  const std::string body = ErrorJson(message);
-  std::string out =
-      "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) +
-      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-      (close ? "\r\nConnection: close\r\n" : "\r\nConnection: keep-alive\r\n");
-  if (status == 503) out += "Retry-After: 1\r\n";
-  out += "\r\n";
-  out += body;
-  return out;
+HttpServer::~HttpServer() {
+  loops_.clear();
+  worker_.reset();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
-void HttpServer::CloseLingering(int sock) { closer_->Add(sock); }
-
-void HttpServer::CloseListeningSocket() {
-  const socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
-  if (sock != INVALID_SOCKET) {
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
+int HttpServer::Bind(const std::string& host, int port, int backlog) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &found) != 0) return -1;
+  int bound = -1;
+  for (addrinfo* a = found; a != nullptr && bound < 0; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) != 0 || ::listen(fd, backlog) != 0) {
+      ::close(fd);
+      continue;
+    }
+    std::string ip;
+    SocketAddress(fd, false, &ip, &bound);
+    listen_fd_ = fd;
   }
+  ::freeaddrinfo(found);
+  return bound;
 }
 
-bool HttpServer::Stopping() const { return svr_sock_ == INVALID_SOCKET; }
-
-bool HttpServer::process_and_close_socket(socket_t sock) {
-  if (t_reject) {
-    RejectBusy(sock);
-  } else {
-    Serve(sock);
+bool HttpServer::Run() {
+  if (listen_fd_ < 0) return false;
+  size_t count = limits_.loops;
+  if (count == 0) count = std::max<size_t>(2, std::thread::hardware_concurrency());
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_.load()) return true;
+    worker_ = std::make_unique<Worker>(router_);
+    for (size_t i = 0; i < count; ++i) {
+      auto loop = std::make_unique<Loop>(this);
+      if (!loop->Init()) return false;
+      loops_.push_back(std::move(loop));
+    }
   }
+  std::vector<std::thread> threads;
+  for (auto& loop : loops_) threads.emplace_back([&loop] { loop->Run(); });
+  for (std::thread& t : threads) t.join();
+  ::close(listen_fd_);
+  listen_fd_ = -1;
   return true;
 }
 
-void HttpServer::SendOwnResponse(int sock, int status, std::string_view message) {
-  const std::string response = OwnResponse(status, message);
-  // Best effort and never blocking long: the socket's send buffer is nearly always free.
-  [[maybe_unused]] ssize_t n =
-      ::send(sock, response.data(), response.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (own_response_observer_) own_response_observer_(status);
-}
-
-void HttpServer::RejectBusy(int sock) {
-  counters_.rejected_busy.fetch_add(1, std::memory_order_relaxed);
-  SendOwnResponse(sock, 503, "server busy: too many connections, retry later");
-  closer_->Add(sock);
-}
-
-void HttpServer::Serve(int sock) {
-  counters_.active.fetch_add(1, std::memory_order_relaxed);
-  const int one = 1;
-  ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  const auto write_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(limits_.write_timeout).count();
-  timeval tv{static_cast<time_t>(write_us / 1'000'000),
-             static_cast<suseconds_t>(write_us % 1'000'000)};
-  ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-
-  ConnectionStream stream(sock, this);
-  bool linger = false;
-  while (stream.WaitForRequest()) {
-    // Someone waits for a thread: finish this request, then hand the thread over.
-    const bool starved = starved_.load(std::memory_order_relaxed) > 0;
-    if (starved) counters_.yielded.fetch_add(1, std::memory_order_relaxed);
-    const bool close = starved || Stopping();
-    stream.BeginRequest();
-    bool closed = false;
-    const bool ok = process_request(stream, close, closed, nullptr);
-    t_request_start = {};
-    if (stream.aborted() || !ok) {
-      linger = true;
-      break;
-    }
-    if (closed) {
-      linger = stream.has_unread_input();
-      break;
-    }
-  }
-  if (linger) {
-    closer_->Add(sock);
-  } else {
-    ::shutdown(sock, SHUT_RDWR);
-    ::close(sock);
-  }
-  counters_.active.fetch_sub(1, std::memory_order_relaxed);
+void HttpServer::Stop() {
+  stopping_.store(true, std::memory_order_release);
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& loop : loops_) loop->Wake();
 }
 
 }  // namespace allezon::server

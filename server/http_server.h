@@ -1,33 +1,35 @@
-// HttpServer: cpp-httplib's Server with a connection layer of our own, so that the number of
-// connections, the size of a request and the time a client may take are all bounded.
+// HttpServer: allezon-server's one connection layer. A few epoll loops share the listening
+// socket (whichever accepts hands connections out round robin) and serve every connection
+// without a thread per connection. Each connection has one incremental, strict parser
+// (http_parser.h, Boost.Beast) that keeps its state between reads, so a request costs linear
+// CPU however it is split, and is parsed once. Whole requests go to the router
+// (http_message.h) on the loop, except the slow routes (Dispatch::kWorker, /admin/backup),
+// which run on one worker thread so that the loop's other connections are not held up.
 //
-// Why: cpp-httplib 0.11 serves each connection with one pool thread for the connection's
-// whole life, its read timeout restarts at every byte (a client sending one byte every few
-// seconds holds a thread forever), it reads chunked bodies and over-long headers without
-// limit, and connections beyond its pool wait, unserved, for as long as the served ones
-// stay open. Here:
-//   - `threads` connections are served at once; up to `max_queued` more wait for a thread.
-//     While any wait, a served connection answers its current request with
-//     "Connection: close" and an idle keep-alive connection gives its thread up after
-//     `idle_yield`, so waiting connections are served within about one request's time.
-//     Beyond that, a new connection gets an immediate 503 {"error": ...} with
-//     "Connection: close" and "Retry-After: 1", and is closed.
-//   - A request (request line, headers and body) must arrive whole within `request_timeout`
-//     of its first byte, and no more than `read_timeout` may pass between two reads; else a
-//     408 and the connection is closed. An idle keep-alive connection is closed after
-//     `keep_alive_timeout`.
-//   - The request line with the headers may take `max_header_bytes`: beyond it a 414 (while
-//     still in the request line) or a 431, then close. A body may take `max_body_bytes` on
-//     the wire (chunk framing included) before it is cut with a 413 and close; handlers check
-//     the exact limits of their own endpoints.
-// Responses the layer writes itself are counted through the response observer; closes after
-// an error drain what the client still sends (up to 2 s) so that it can read the answer.
+// The hot path, POST /user_tags (given a TagIngest), is answered in batches: each loop parses
+// the tags all its ready connections sent, stores them with one TagIngest::Submit (one group
+// commit, one wake-up) and then writes all their 204s. Why: with a thread per connection
+// every tag cost a sleep/wake pair and a group commit carried one tag per connection
+// (bench/RESULTS.md).
 //
-// Thread-safety: configure before listen; counters() may be read from any thread at any time.
+// Limits (ConnectionLimits): at most max_connections are open at once, beyond them a new one
+// gets 503 {"error": ...} with Retry-After: 1 and is closed; a request must arrive whole within
+// request_timeout of its first byte with no gap over read_timeout (else 408 and close); idle
+// keep-alive connections close after keep_alive_timeout; a client that does not read its
+// answers for write_timeout is disconnected; head over max_header_bytes is 414/431, a body
+// over its endpoint's limit 413 (refused before it is read when announced). Refused before a
+// byte of the body is looked at: a Content-Encoding other than identity (415: bodies are never
+// inflated), a Transfer-Encoding other than chunked (400), HTTP/1.1 without Host (400).
+// `100 Continue` goes to HTTP/1.1 clients only. Requests on one connection are answered in
+// order (pipelining); a request after a tag on the same connection is handled only once that
+// tag is stored, so it sees it. After an error answer the connection closes lingering: the
+// write side is shut and what the client still sends is dropped for up to 2 s, so that it
+// reads the answer rather than a reset.
+//
+// Thread-safety: configure and Bind before Run(); Run() blocks until Stop(); Stop() and
+// counters() may be used from any thread. The router and ingest must outlive the server.
 #ifndef ALLEZON_SERVER_HTTP_SERVER_H_
 #define ALLEZON_SERVER_HTTP_SERVER_H_
-
-#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
@@ -35,99 +37,81 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
+
+#include "http_message.h"
+#include "tag_ingest.h"
 
 namespace allezon::server {
 
 struct ConnectionLimits {
-  size_t threads = 256;
-  size_t max_queued = 1024;
+  size_t max_connections = 1280;
   size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 2 * 1024 * 1024 + 64 * 1024;
+  size_t max_tag_body_bytes = 64 * 1024;  // POST /user_tags
+  size_t max_batch_body_bytes = 10'000 * 512;  // POST /user_tags/batch
+  size_t max_body_bytes = 1024 * 1024;    // every other request
   std::chrono::milliseconds read_timeout{5000};
   std::chrono::milliseconds write_timeout{5000};
   std::chrono::milliseconds request_timeout{10000};
   std::chrono::milliseconds keep_alive_timeout{5000};
-  std::chrono::milliseconds idle_yield{100};
+  size_t loops = 0;  // event-loop threads; 0: one per core, at least 2
 };
 
 struct ConnectionCounters {
-  std::atomic<uint64_t> accepted{0};           // connections accepted (served or queued)
-  std::atomic<uint64_t> rejected_busy{0};      // answered 503: every thread busy, queue full
-  std::atomic<int64_t> active{0};              // being served by a thread now
-  std::atomic<int64_t> queued{0};              // accepted, waiting for a thread now
-  std::atomic<uint64_t> yielded{0};            // closed early to give the thread to a waiter
+  std::atomic<uint64_t> accepted{0};           // connections accepted for service
+  std::atomic<uint64_t> rejected_busy{0};      // answered 503: max_connections open
+  std::atomic<int64_t> active{0};              // open now
   std::atomic<uint64_t> request_timeouts{0};   // 408: request not whole in time
-  std::atomic<uint64_t> headers_too_large{0};  // 414/431 from the connection layer
+  std::atomic<uint64_t> headers_too_large{0};  // 414/431
   std::atomic<uint64_t> bodies_too_large{0};   // 413 from the connection layer
 };
-
-class LingeringCloser;
 
 // The numeric address and port of a socket's peer (remote) or of its own end; leaves `ip`
 // and `port` unchanged when the socket has none.
 void SocketAddress(int fd, bool remote, std::string* ip, int* port);
 
-class HttpServer : public httplib::Server {
+class HttpServer {
  public:
-  explicit HttpServer(const ConnectionLimits& limits);
-  ~HttpServer() override;
+  // `ingest` may be null: POST /user_tags then goes to the router like any request.
+  HttpServer(const ConnectionLimits& limits, const HttpRouter* router, TagIngest* ingest);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds (port 0: any free port) and listens with `backlog`. Returns the port or -1.
   int Bind(const std::string& host, int port, int backlog);
+  // Serves until Stop(). False if the loops could not start.
+  bool Run();
+  // Stops accepting, lets stored tags' answers and pending answers go out (up to a second),
+  // closes every connection; Run() then returns.
+  void Stop();
 
   const ConnectionLimits& limits() const { return limits_; }
   const ConnectionCounters& counters() const { return counters_; }
-
-  // Called (on the connection's thread) for each response the connection layer writes by
-  // itself: 408, 413, 414, 431 and 503. Set before listening.
+  // Called (on a loop) for each answer the connection layer writes by itself (400 for a
+  // malformed request, 408, 413, 414, 415, 431, 503). Set before Run().
   void set_own_response_observer(std::function<void(int status)> observer) {
     own_response_observer_ = std::move(observer);
   }
 
-  // When the first byte of the request being handled on this thread arrived; the epoch of
-  // steady_clock outside a request. For loggers and metrics running inside a handler.
-  static std::chrono::steady_clock::time_point CurrentRequestStart();
-
-  // For EventLoopServer, which serves this server's listening socket with its own loops and
-  // hands whole requests to this router.
-  int listening_socket() const { return svr_sock_; }
-  // Closes the listening socket (the event loops' stop; cpp-httplib's stop() is for
-  // listen_after_bind).
-  void CloseListeningSocket();
-  // Routes one whole request read from `stream` and writes the response to it; as
-  // cpp-httplib's process_request.
-  bool ProcessWholeRequest(httplib::Stream& stream, bool close_connection,
-                           bool& connection_closed) {
-    return process_request(stream, close_connection, connection_closed, nullptr);
-  }
-  static void SetCurrentRequestStart(std::chrono::steady_clock::time_point start);
-  // A response the connection layer writes by itself: {"error": message}, status line with
-  // its reason phrase, Connection: close (or keep-alive), Retry-After on a 503.
-  static std::string OwnResponse(int status, std::string_view message, bool close = true);
-  // Counts a response from the connection layer (the own-response observer).
-  void NoteOwnResponse(int status) {
-    if (own_response_observer_) own_response_observer_(status);
-  }
-  // Answers 503 (too many connections) and closes `sock` lingering.
-  void RejectBusy(int sock);
-  // Shuts the write side and drops what the client still sends for up to 2 s, then closes.
-  void CloseLingering(int sock);
-  ConnectionCounters& mutable_counters() { return counters_; }
-
  private:
-  friend class ConnectionStream;
-  bool process_and_close_socket(socket_t sock) override;
-  void Serve(int sock);
-  void SendOwnResponse(int sock, int status, std::string_view message);
-  bool Stopping() const;
+  class Loop;
+  class Worker;
+  friend class Loop;
 
-  ConnectionLimits limits_;
+  const ConnectionLimits limits_;
+  const HttpRouter* const router_;
+  TagIngest* const ingest_;
   ConnectionCounters counters_;
-  // Connections waiting beyond the idle threads; > 0 means someone waits for a thread.
-  std::atomic<int64_t> starved_{0};
   std::function<void(int)> own_response_observer_;
-  std::unique_ptr<LingeringCloser> closer_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> next_loop_{0};  // round robin of accepted connections
+  std::mutex mutex_;                    // guards loops_ while Run() creates them
+  std::vector<std::unique_ptr<Loop>> loops_;
+  std::unique_ptr<Worker> worker_;
 };
 
 }  // namespace allezon::server

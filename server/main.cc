@@ -1,5 +1,4 @@
 // allezon-server: the HTTP server of SPEC §3–7 over one allezon::Database.
-#include <httplib.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -22,7 +21,6 @@
 #include "cluster/cluster_config.h"
 #include "cluster/cluster_node.h"
 #include "debug_compare.h"
-#include "event_loop_server.h"
 #include "flags.h"
 #include "http_api.h"
 #include "http_server.h"
@@ -36,18 +34,15 @@ struct ServerOptions {
   std::string host = "0.0.0.0";
   int64_t port = 8080;
   std::string port_file;
-  int64_t threads = 256;
+  int64_t max_connections = 1280;
   int64_t max_body_bytes = 64 * 1024;
   int64_t max_query_body_bytes = 1024 * 1024;
   int64_t keep_alive_timeout_s = 5;
   int64_t read_timeout_s = 5;
   int64_t write_timeout_s = 5;
   int64_t request_timeout_s = 10;
-  int64_t max_queued_connections = 1024;
   int64_t max_header_bytes = 16 * 1024;
-  int64_t idle_yield_ms = 100;
   int64_t backlog = 4096;
-  std::string http_engine = "epoll";
   int64_t event_loops = 0;
   std::string access_log;
   LogLevel log_level = LogLevel::kInfo;
@@ -85,29 +80,12 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
        string_flag(&o->port_file)},
       {"data-dir", "DIR", "database directory, created if missing (default ./data)",
        string_flag(&db.data_dir)},
-      {"http-engine", "epoll|threads",
-       "connection layer: epoll event loops that store tags in batches, or a thread per "
-       "connection (default epoll)",
-       [o](std::string_view v) {
-         if (v != "epoll" && v != "threads") return false;
-         o->http_engine = std::string(v);
-         return true;
-       }},
-      {"event-loops", "N",
-       "epoll engine: event-loop threads, 0 = one per core, at least 2 (default 0)",
+      {"event-loops", "N", "event-loop threads serving connections, 0 = one per core, at least 2 "
+       "(default 0)",
        int_flag(&o->event_loops, 0, 256)},
-      {"threads", "N",
-       "threads engine: HTTP worker threads = connections served at once; epoll engine: "
-       "threads + max-queued-connections connections are open at once (default 256)",
-       int_flag(&o->threads, 1, 4096)},
-      {"max-queued-connections", "N",
-       "connections beyond --threads (waiting for a thread with the threads engine); beyond "
-       "both, new ones get 503 and close (default 1024)",
-       int_flag(&o->max_queued_connections, 0, 1 << 20)},
-      {"idle-yield-ms", "MS",
-       "threads engine: an idle keep-alive connection gives its thread to a waiting one after "
-       "this (default 100)",
-       int_flag(&o->idle_yield_ms, 0, 3'600'000)},
+      {"max-connections", "N",
+       "connections open at once; beyond, a new one gets 503 and is closed (default 1280)",
+       int_flag(&o->max_connections, 1, 1 << 20)},
       {"profile-cap", "N", "tags kept per cookie and action (default 200)",
        [&db](std::string_view v) {
          if (!ParseInt64Flag(v, 1, 1'000'000, &profile_cap)) return false;
@@ -224,33 +202,8 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
   };
 }
 
-// cpp-httplib's stop() closes the listening socket, then waits for every connection thread;
-// a thread serving an idle keep-alive connection only notices after the keep-alive timeout.
-// Shutting down the read side of every connected TCP socket wakes those threads at once,
-// while responses still being written (the read side is all that is closed) go out whole.
-void ShutDownIdleConnections() {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", error)) {
-    int fd = -1;
-    try {
-      fd = std::stoi(entry.path().filename().string());
-    } catch (...) {
-      continue;
-    }
-    struct stat info;
-    if (fstat(fd, &info) != 0 || !S_ISSOCK(info.st_mode)) continue;
-    int type = 0;
-    socklen_t length = sizeof(type);
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM) continue;
-    sockaddr_storage peer;
-    socklen_t peer_length = sizeof(peer);
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) continue;
-    ::shutdown(fd, SHUT_RD);
-  }
-}
-
 // Every connection is a file descriptor; the soft limit (often 1024) would make accept()
-// fail under a burst long before --threads + --max-queued-connections is reached.
+// fail under a burst long before --max-connections is reached.
 uint64_t RaiseOpenFileLimit() {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
@@ -313,10 +266,9 @@ int Run(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   const uint64_t open_files = RaiseOpenFileLimit();
-  const uint64_t files_needed = static_cast<uint64_t>(options.threads) +
-                                static_cast<uint64_t>(options.max_queued_connections) + 64;
+  const uint64_t files_needed = static_cast<uint64_t>(options.max_connections) + 64;
   if (open_files < files_needed) {
-    LogLine(LogLevel::kWarn, "open file limit below threads + max-queued-connections + 64")
+    LogLine(LogLevel::kWarn, "open file limit below max-connections + 64")
         .Add("limit", open_files)
         .Add("needed", files_needed);
   }
@@ -333,9 +285,9 @@ int Run(int argc, char** argv) {
     }
   }
 
-  // Every HTTP thread may hold a read transaction at once.
-  options.database.max_readers =
-      std::max<uint32_t>(options.database.max_readers, static_cast<uint32_t>(options.threads) + 64);
+  // Every event loop and the worker may hold a read transaction at once.
+  options.database.max_readers = std::max<uint32_t>(
+      options.database.max_readers, static_cast<uint32_t>(options.event_loops) + 64);
   std::unique_ptr<cluster::ClusterNode> cluster_node;
   absl::StatusOr<std::unique_ptr<Database>> database = std::unique_ptr<Database>();
   if (!options.cluster_file.empty() || !options.node_id.empty()) {
@@ -405,29 +357,21 @@ int Run(int argc, char** argv) {
   HttpApi api(cluster_node != nullptr ? cluster_node->first_database() : database->get(),
               &comparator, http_options, access_log.get(), cluster_node.get());
 
-  const size_t payload_limit = std::max({static_cast<size_t>(options.max_body_bytes),
-                                         static_cast<size_t>(options.max_query_body_bytes),
-                                         http_options.max_batch_body_bytes});
   ConnectionLimits limits;
-  limits.threads = static_cast<size_t>(options.threads);
-  limits.max_queued = static_cast<size_t>(options.max_queued_connections);
+  limits.max_connections = static_cast<size_t>(options.max_connections);
   limits.max_header_bytes = static_cast<size_t>(options.max_header_bytes);
-  // Chunked bodies carry framing; anything past twice the payload limit is abuse.
-  limits.max_body_bytes = 2 * payload_limit + 64 * 1024;
+  limits.max_tag_body_bytes = static_cast<size_t>(options.max_body_bytes);
+  limits.max_body_bytes = static_cast<size_t>(options.max_query_body_bytes);
+  limits.max_batch_body_bytes = http_options.max_batch_body_bytes;
   limits.read_timeout = std::chrono::seconds(options.read_timeout_s);
   limits.write_timeout = std::chrono::seconds(options.write_timeout_s);
   limits.request_timeout = std::chrono::seconds(options.request_timeout_s);
   limits.keep_alive_timeout = std::chrono::seconds(options.keep_alive_timeout_s);
-  limits.idle_yield = std::chrono::milliseconds(options.idle_yield_ms);
-  HttpServer server(limits);
-  // Responses go out as headers then body; with Nagle on, the body waits for the client's
-  // delayed ACK (40 ms per response measured).
-  server.set_tcp_nodelay(true);
-  server.set_keep_alive_timeout(options.keep_alive_timeout_s);
-  server.set_read_timeout(options.read_timeout_s, 0);
-  server.set_write_timeout(options.write_timeout_s, 0);
-  server.set_payload_max_length(payload_limit);
-  api.Register(server);
+  limits.loops = static_cast<size_t>(options.event_loops);
+  HttpRouter router;
+  api.Register(router);
+  HttpServer server(limits, &router, &api);
+  api.Attach(server);
 
   const int port =
       server.Bind(options.host, static_cast<int>(options.port), static_cast<int>(options.backlog));
@@ -444,11 +388,8 @@ int Run(int argc, char** argv) {
       .Add("host", options.host)
       .Add("port", port)
       .Add("data_dir", options.database.data_dir)
-      .Add("http_engine", options.http_engine)
       .Add("event_loops", options.event_loops)
-      .Add("threads", options.threads)
-      .Add("max_queued_connections", options.max_queued_connections)
-      .Add("idle_yield_ms", options.idle_yield_ms)
+      .Add("max_connections", options.max_connections)
       .Add("profile_cap", static_cast<int64_t>(options.database.profile_cap))
       .Add("profile_staging_tags", static_cast<uint64_t>(options.database.profile_staging_tags))
       .Add("retention_ms", options.database.retention_ms)
@@ -468,33 +409,18 @@ int Run(int argc, char** argv) {
       .Add("access_log", options.access_log.empty() ? "off" : options.access_log)
       .Add("log_level", LogLevelName(options.log_level));
 
-  std::unique_ptr<EventLoopServer> event_loops;
-  if (options.http_engine == "epoll") {
-    EventLoopOptions loop_options;
-    loop_options.loops = static_cast<size_t>(options.event_loops);
-    event_loops = std::make_unique<EventLoopServer>(&server, &api, loop_options);
-  }
   std::atomic<bool> stopping{false};
-  std::thread signal_waiter([&server, &event_loops, &stopping, stop_signals] {
+  std::thread signal_waiter([&server, &stopping, stop_signals] {
     int signal_number = 0;
     sigwait(&stop_signals, &signal_number);
     stopping = true;
     LogLine(LogLevel::kInfo, "stopping").Add("signal", signal_number);
-    if (event_loops != nullptr) {
-      event_loops->Stop();
-      return;
-    }
-    server.stop();
-    // Requests already being read get a moment to arrive whole before idle ones are woken.
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ShutDownIdleConnections();
+    server.Stop();
   });
-  const bool served = event_loops != nullptr ? event_loops->Run() : server.listen_after_bind();
-  if (!served && !stopping.load()) {
+  if (!server.Run() && !stopping.load()) {
     LogLine(LogLevel::kError, "the listener failed");
     kill(getpid(), SIGTERM);  // wakes the signal thread (the signal is blocked everywhere)
   }
-  // listen_after_bind returns once stop() was called and in-flight requests finished.
   signal_waiter.join();
   cluster_node.reset();  // stops applying the log, then closes its databases
   database->reset();  // commits whatever is queued, then closes the environment

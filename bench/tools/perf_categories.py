@@ -20,7 +20,7 @@ RULES = [
     ("string interning", r"StringPool"),
     ("LMDB (B-tree, pages, commit)", r"^mdb_|lmdb|mdb_"),
     ("writer queue, group commit", r"DatabaseImpl|absl.*Mutex|absl.*Condition|CondVar|synchronization"),
-    ("HTTP (cpp-httplib, our connection layer, handlers)", r"httplib|ConnectionStream|HttpServer|HttpApi|ConnectionPool|tolower|has_crlf|Metrics|LogLine|decode_url|ResponseWriter|server::"),
+    ("HTTP (our connection layer, Beast parser, handlers)", r"httplib|beast|RequestParser|HttpServer|HttpRouter|HttpApi|tolower|Metrics|LogLine|server::"),
     ("memory allocation", r"malloc|free|_int_|operator new|operator delete|cfree|unlink_chunk|tcache"),
     ("libc strings, formatting", r"memmove|memcpy|memcmp|memset|strlen|strchr|printf|xsputn|_itoa|_IO_|std::__cxx11::basic_string|snprintf"),
 ]

@@ -1,7 +1,5 @@
 #include "cluster_node.h"
 
-#include <httplib.h>
-
 #include <algorithm>
 #include <future>
 #include <filesystem>
@@ -13,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "allezon/json.h"
 #include "http_api.h"
-#include "http_server.h"
+#include "http_message.h"
 #include "log.h"
 #include "peer_calls.h"
 #include "rapidjson/document.h"
@@ -45,14 +43,14 @@ std::string HeartbeatSubject(const ClusterConfig& config, std::string_view node)
   return absl::StrCat("allezon-heartbeat.", config.nats.stream, ".", Sv(node));
 }
 
-void SendJsonError(httplib::Response& response, const absl::Status& status) {
+void SendJsonError(server::HttpResponse& response, const absl::Status& status) {
   response.status = server::HttpStatusFor(status);
   response.set_content(server::ErrorJson(std::string(status.message())), kJson);
 }
 
-absl::StatusOr<int64_t> IntParam(const httplib::Request& request, const char* name) {
+absl::StatusOr<int64_t> IntParam(const server::HttpRequest& request, const char* name) {
   int64_t value = 0;
-  if (!request.has_param(name) || !absl::SimpleAtoi(request.get_param_value(name), &value)) {
+  if (!request.has_param(name) || !absl::SimpleAtoi(request.param(name), &value)) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": an integer is required"));
   }
   return value;
@@ -683,9 +681,9 @@ std::string ClusterNode::MetricsText() const {
   return out;
 }
 
-void ClusterNode::Register(server::HttpServer& server) {
-  using Req = const httplib::Request&;
-  using Res = httplib::Response&;
+void ClusterNode::Register(server::HttpRouter& server) {
+  using Req = const server::HttpRequest&;
+  using Res = server::HttpResponse&;
   server.Get("/cluster/status", [this](Req, Res r) { r.set_content(StatusJson(), kJson); });
   server.Get("/cluster/aggregates", [this](Req q, Res r) {
     absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end");
@@ -693,34 +691,34 @@ void ClusterNode::Register(server::HttpServer& server) {
     if (!end.ok()) return SendJsonError(r, end.status());
     AggregateQuery query;
     query.range = {*begin, *end};
-    std::optional<Action> action = ParseAction(q.get_param_value("action"));
+    std::optional<Action> action = ParseAction(q.param("action"));
     if (!action) return SendJsonError(r, absl::InvalidArgumentError("action: VIEW or BUY"));
     query.action = *action;
     if (q.has_param("bucket")) {
-      std::optional<BucketSize> bucket = ParseBucketSize(q.get_param_value("bucket"));
+      std::optional<BucketSize> bucket = ParseBucketSize(q.param("bucket"));
       if (!bucket) return SendJsonError(r, absl::InvalidArgumentError("bucket: 1m, 15m, 1h or 1d"));
       query.bucket = *bucket;
     }
     for (auto [name, field] : {std::pair{"origin", &query.origin},
                                std::pair{"brand_id", &query.brand_id},
                                std::pair{"category_id", &query.category_id}}) {
-      if (q.has_param(name)) *field = q.get_param_value(name);
+      if (q.has_param(name)) *field = q.param(name);
     }
     absl::StatusOr<AggregateResult> result =
-        LocalGroupAggregate(q.get_param_value("group"), query);
+        LocalGroupAggregate(q.param("group"), query);
     if (!result.ok()) return SendJsonError(r, result.status());
     r.set_content(RowsJson(*result), kJson);
   });
   // A group's copy for an owner rebuilding it (group_snapshot.h): ?group=G prepares it,
   // &id=I&offset=O&bytes=B reads a chunk, &id=I&done=1 drops it.
   server.Get("/cluster/snapshot", [this](Req q, Res r) {
-    const Group* group = FindGroup(q.get_param_value("group"));
+    const Group* group = FindGroup(q.param("group"));
     if (group == nullptr || group->db == nullptr) {
       return SendJsonError(r, absl::UnavailableError(absl::StrCat(
                                   options_.node_id, " does not own group ",
-                                  Sv(q.get_param_value("group")))));
+                                  Sv(q.param("group")))));
     }
-    const std::string id = q.get_param_value("id");
+    const std::string id = q.param("id");
     if (id.empty()) {
       if (!GroupReady(*group)) {
         return SendJsonError(r, absl::UnavailableError(absl::StrCat(
@@ -745,14 +743,14 @@ void ClusterNode::Register(server::HttpServer& server) {
         id, static_cast<uint64_t>(*offset), std::min<uint64_t>(static_cast<uint64_t>(*bytes), 64 << 20));
     if (!chunk.ok()) return SendJsonError(r, absl::UnavailableError(chunk.status().message()));
     r.set_content(std::move(*chunk), "application/octet-stream");
-  });
+  }, server::HttpRouter::Dispatch::kWorker);
   server.Get("/cluster/profile", [this](Req q, Res r) {
     absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end"),
                             limit = IntParam(q, "limit");
     for (const auto* param : {&begin, &end, &limit}) {
       if (!param->ok()) return SendJsonError(r, param->status());
     }
-    const std::string cookie = q.get_param_value("cookie");
+    const std::string cookie = q.param("cookie");
     const Partition& partition = *partitions_[PartitionOf(cookie, config_.partitions)];
     if (partition.group->db == nullptr || !partition.caught_up.load()) {
       return SendJsonError(r, absl::UnavailableError(absl::StrCat(

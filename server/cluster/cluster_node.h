@@ -65,7 +65,7 @@ class ClusterNode final : public server::ClusterBackend {
                                  std::string* out) override;
   absl::StatusOr<AggregateResult> Aggregate(const AggregateQuery& query) override;
   absl::Status Ready() const override;
-  void Register(server::HttpServer& server) override;
+  void Register(server::HttpRouter& router) override;
   std::string MetricsText() const override;
 
   // The first group's database, for the single-node admin endpoints (stats, map size).

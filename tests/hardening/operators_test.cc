@@ -107,7 +107,7 @@ TEST_SUITE("operators") {
     TempDir dir("allezon-access-log");
     const std::string access = (dir.path() / "access.log").string();
     ServerOptions options;
-    options.extra_args = {"--access-log", access, "--threads", "8"};
+    options.extra_args = {"--access-log", access, "--event-loops", "2"};
     Victim v(options);
     v.http.Get("/nope?x=%0Ainjected%20level=error");
     v.server.Stop();
@@ -115,7 +115,7 @@ TEST_SUITE("operators") {
     const size_t start = log.find("level=info msg=listening");
     REQUIRE_MESSAGE(start != std::string::npos, log);
     const std::string first = log.substr(start, log.find('\n', start) - start);
-    for (const char* key : {"threads=8", "max_queued_connections=", "max_body_bytes=65536",
+    for (const char* key : {"event_loops=2", "max_connections=", "max_body_bytes=65536",
                             "request_timeout_s=", "data_dir=", "port=", "access_log="}) {
       CHECK_MESSAGE(first.find(key) != std::string::npos, key << " not in " << first);
     }

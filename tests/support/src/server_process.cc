@@ -125,8 +125,8 @@ void ServerProcess::Spawn() {
     args.push_back("--retention-hours");
     args.push_back(std::to_string(*options_.retention_hours));
   }
-  // ALLEZON_TEST_SERVER_ARGS (space-separated) come before the test's own: ctest runs the
-  // HTTP suites a second time with "--http-engine threads" this way.
+  // ALLEZON_TEST_SERVER_ARGS (space-separated) come before the test's own: a way to run a
+  // suite against a server with other flags.
   if (const char* env = std::getenv("ALLEZON_TEST_SERVER_ARGS"); env != nullptr) {
     std::istringstream words(env);
     for (std::string word; words >> word;) args.push_back(word);
