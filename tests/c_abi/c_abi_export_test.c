@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   allezon_free(err);
   err = NULL;
 
-  CHECK(allezon_export_tags(db, T0, T0 + 1, (allezon_export_format_t)7, Collect, &sink, &n, &err) ==
+  CHECK(allezon_export_tags(db, T0, T0 + 1, 7, Collect, &sink, &n, &err) ==
         ALLEZON_INVALID_ARGUMENT);
   allezon_free(err);
   err = NULL;

@@ -672,7 +672,7 @@ char* allezon_format_time(int64_t time_ms, char* buf, size_t buf_size) {
 // ---- Raw tags -------------------------------------------------------------------------------
 
 allezon_code_t allezon_export_tags(allezon_db_t* db, int64_t begin_ms, int64_t end_ms,
-                                   allezon_export_format_t format, allezon_export_fn fn,
+                                   int format, allezon_export_fn fn,
                                    void* arg, uint64_t* n_tags, char** errptr) {
   if (n_tags != nullptr) *n_tags = 0;
   return Guard(errptr, ALLEZON_INTERNAL, [&]() -> allezon_code_t {

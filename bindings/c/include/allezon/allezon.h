@@ -345,9 +345,10 @@ typedef int (*allezon_export_fn)(void* arg, const char* data, size_t len);
  * INVALID_ARGUMENT for a begin before the earliest time kept (the message names it), a
  * reversed range, a bad format or a NULL fn; FAILED_PRECONDITION when raw retention is off;
  * CANCELLED when fn stopped it; ABORTED when retention trimmed the range meanwhile. */
+/* `format` is an int holding an allezon_export_format_t, so that any other value is a clean
+ * INVALID_ARGUMENT rather than an out-of-range enum in the library (undefined in C++). */
 ALLEZON_C_EXPORT allezon_code_t allezon_export_tags(allezon_db_t* db, int64_t begin_ms,
-                                                    int64_t end_ms,
-                                                    allezon_export_format_t format,
+                                                    int64_t end_ms, int format,
                                                     allezon_export_fn fn, void* arg,
                                                     uint64_t* n_tags, char** errptr);
 
