@@ -12,22 +12,7 @@
 #include <string.h>
 
 #include "allezon/allezon.h"
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_NO_ERR(err)                                                          \
-  do {                                                                             \
-    if ((err) != NULL) {                                                           \
-      fprintf(stderr, "%s:%d: unexpected error: %s\n", __FILE__, __LINE__, (err)); \
-      abort();                                                                     \
-    }                                                                              \
-  } while (0)
+#include "c_check.h"
 
 /* An InvalidArgument error expected from `call` (which returns NULL); frees it. */
 #define CHECK_INVALID(call)                                                                    \
@@ -54,16 +39,6 @@
     }                                                                                         \
     allezon_free(j_);                                                                         \
   } while (0)
-
-#define T0 INT64_C(1646092800000) /* 2022-03-01T00:00:00.000Z */
-#define MINUTE INT64_C(60000)
-
-static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
 
 static allezon_tag_t MakeTag(const char* cookie, int64_t time_ms, int32_t action,
                              const char* origin, int32_t price) {
@@ -92,7 +67,7 @@ int main(int argc, char** argv) {
     CHECK(mkdtemp(root) != NULL);
     made_root = 1;
   }
-  nftw(root, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS); /* a fresh database every run */
+  RemoveTree(root); /* a fresh database every run */
   char* err = NULL;
   allezon_db_t* db = allezon_open(root, &err);
   CHECK_NO_ERR(err);
@@ -166,7 +141,7 @@ int main(int argc, char** argv) {
   CHECK_INVALID(allezon_top_json(NULL, T0, T0 + MINUTE, "VIEW", "origin", "count", 10, &err));
 
   allezon_close(db);
-  if (made_root) nftw(root, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
+  if (made_root) RemoveTree(root);
   printf("analytics: passed\n");
   return 0;
 }

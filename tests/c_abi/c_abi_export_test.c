@@ -13,23 +13,7 @@
 #include <time.h>
 
 #include "allezon/allezon.h"
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
-#define T0 INT64_C(1646092800000) /* 2022-03-01T00:00:00.000Z */
-
-static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
+#include "c_check.h"
 
 struct Sink {
   char text[4096];
@@ -56,7 +40,7 @@ int main(int argc, char** argv) {
     snprintf(root, sizeof root, "/tmp/allezon_c_abi_export_XXXXXX");
     CHECK(mkdtemp(root) != NULL);
   }
-  nftw(root, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
+  RemoveTree(root);
   char* err = NULL;
   allezon_options_t* options = allezon_options_create();
   CHECK(allezon_options_set_raw_retention_ms(options, -1, &err) == ALLEZON_INVALID_ARGUMENT);
@@ -160,7 +144,7 @@ int main(int argc, char** argv) {
   allezon_free(err);
   allezon_close(db);
   allezon_options_destroy(options);
-  if (argc <= 1) nftw(root, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
+  if (argc <= 1) RemoveTree(root);
   printf("c_abi export: OK\n");
   return 0;
 }

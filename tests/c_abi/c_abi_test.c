@@ -15,24 +15,7 @@
 #include <unistd.h>
 
 #include "allezon/allezon.h"
-
-/* Asserts that stay on in release builds. */
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                 \
-    }                                                                          \
-  } while (0)
-
-/* No error expected: err must still be NULL. */
-#define CHECK_NO_ERR(err)                                                          \
-  do {                                                                             \
-    if ((err) != NULL) {                                                           \
-      fprintf(stderr, "%s:%d: unexpected error: %s\n", __FILE__, __LINE__, (err)); \
-      abort();                                                                     \
-    }                                                                              \
-  } while (0)
+#include "c_check.h"
 
 /* An error with this code expected; frees it and resets err to NULL. */
 #define CHECK_ERR(err, code)                                                                       \
@@ -46,20 +29,8 @@
     (err) = NULL;                                                                                  \
   } while (0)
 
-#define T0 INT64_C(1646092800000) /* 2022-03-01T00:00:00.000Z */
-#define MINUTE INT64_C(60000)
-
 static char g_root[4096];
 static int g_tests;
-
-static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
-static void RemoveTree(const char* path) { nftw(path, RemoveEntry, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* A fresh directory path under the scratch root (not created: open creates it). */
 static const char* NewDir(const char* name) {
