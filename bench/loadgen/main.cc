@@ -151,6 +151,9 @@ int main(int argc, char** argv) {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // A target server that dies mid-request must show up as failed requests, not end the run:
+  // Debian's compiled cpp-httplib writes without MSG_NOSIGNAL.
+  signal(SIGPIPE, SIG_IGN);
 
   std::string error;
   const bool ran = driver.Run(&error);
