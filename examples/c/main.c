@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 
 static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
   (void)sb;

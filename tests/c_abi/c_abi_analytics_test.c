@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The old name on purpose: this test keeps the forwarding header allezon/allezon.h, kept one
+ * release for existing programs, compiling. Everything else includes allezon/c.h. */
 #include "allezon/allezon.h"
 #include "c_check.h"
 

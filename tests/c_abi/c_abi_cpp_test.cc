@@ -11,7 +11,7 @@
 #include <variant>
 #include <vector>
 
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 #include "allezon/allezon.hpp"
 #include "doctest/doctest.h"
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 #include "c_check.h"
 
 struct Sink {

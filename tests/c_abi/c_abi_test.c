@@ -1,4 +1,4 @@
-/* Tests of the C ABI (allezon/allezon.h), compiled as C11: what a C program sees, including
+/* Tests of the C ABI (allezon/c.h), compiled as C11: what a C program sees, including
  * the error paths, NULL handling, ownership of results and use from several threads.
  *
  * Usage: allezon_c_abi_test [scratch_dir]   (default: a new directory under $TMPDIR or /tmp)
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 #include "c_check.h"
 
 /* An error with this code expected; frees it and resets err to NULL. */

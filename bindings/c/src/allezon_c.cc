@@ -1,4 +1,4 @@
-// The C ABI (allezon/allezon.h) over the C++ API (allezon/allezon.hpp).
+// The C ABI (allezon/c.h) over the C++ API (allezon/allezon.hpp).
 //
 // Every entry point runs its body inside Guard() (noexcept), which turns any exception
 // into an error message: nothing C++ ever reaches the C caller. Results are copied into
@@ -20,7 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 #include "allezon/allezon.hpp"
 
 struct allezon_db_t {
