@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   }
   tags[n++] = MakeTag("s", T0 + 30 * MINUTE + 100, ALLEZON_ACTION_BUY, "rare", 1999);
   tags[n++] = MakeTag("s", T0, ALLEZON_ACTION_VIEW, "steady", 5);
-  allezon_add_tags(db, tags, n, &err);
+  CHECK(allezon_add_tags(db, tags, n, &err) == ALLEZON_OK);
   CHECK_NO_ERR(err);
   free(tags);
 

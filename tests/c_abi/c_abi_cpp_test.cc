@@ -11,8 +11,8 @@
 #include <variant>
 #include <vector>
 
-#include "allezon/c.h"
 #include "allezon/allezon.hpp"
+#include "allezon/c.h"
 #include "doctest/doctest.h"
 
 namespace {
@@ -92,7 +92,7 @@ TEST_CASE("struct profiles carry exactly what JSON profiles carry") {
   }
   for (const allezon::UserTag& tag : tags) {
     const std::string json = allezon::UserTagToJson(tag);
-    allezon_add_tag_json(db, json.data(), json.size(), err.ptr());
+    CHECK(allezon_add_tag_json(db, json.data(), json.size(), err.ptr()) == ALLEZON_OK);
     REQUIRE_MESSAGE(err.message == nullptr, err.str(), " for ", json);
   }
 
@@ -140,7 +140,7 @@ TEST_CASE("struct profiles carry exactly what JSON profiles carry") {
     t.price = tag.price;
     c_tags.push_back(t);
   }
-  allezon_add_tags(db, c_tags.data(), c_tags.size(), err.ptr());
+  CHECK(allezon_add_tags(db, c_tags.data(), c_tags.size(), err.ptr()) == ALLEZON_OK);
   REQUIRE_MESSAGE(err.message == nullptr, err.str());
   allezon_profile_t* p =
       allezon_get_profile(db, "struct-cookie", kT0, kT0 + 60'000, 1000, err.ptr());

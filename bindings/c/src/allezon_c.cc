@@ -20,18 +20,12 @@ using allezon::c_abi::CheckDb;
 using allezon::c_abi::CodeName;
 using allezon::c_abi::CodeOfName;
 using allezon::c_abi::Guard;
+using allezon::c_abi::GuardCode;
 using allezon::c_abi::InvalidArgument;
 using allezon::c_abi::SaveError;
+using allezon::c_abi::SaveStatus;
 
 namespace {
-
-template <typename Body>
-void GuardVoid(char** errptr, Body&& body) noexcept {
-  Guard(errptr, 0, [&] {
-    std::forward<Body>(body)();
-    return 0;
-  });
-}
 
 // Converts a C tag; false (and an error) when a required string is NULL or an enum is out
 // of range. The library validates the rest (ValidateUserTag) when the tag is added.
@@ -169,28 +163,30 @@ allezon_db_t* allezon_open_with_options(const char* data_dir, const allezon_opti
 }
 
 void allezon_close(allezon_db_t* db) {
-  GuardVoid(nullptr, [&] { delete db; });
+  Guard(nullptr, 0, [&] {
+    delete db;
+    return 0;
+  });
 }
 
-void allezon_set_max_map_size(allezon_db_t* db, uint64_t bytes, char** errptr) {
-  GuardVoid(errptr, [&] {
-    if (CheckDb(db, errptr)) SaveError(errptr, db->rep->SetMaxMapSize(bytes));
+allezon_code_t allezon_set_max_map_size(allezon_db_t* db, uint64_t bytes, char** errptr) {
+  return GuardCode(errptr, [&]() -> allezon_code_t {
+    if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
+    return SaveStatus(errptr, db->rep->SetMaxMapSize(bytes));
   });
 }
 
 // ---- Writes ---------------------------------------------------------------------------------
 
-void allezon_add_tag_json(allezon_db_t* db, const char* json, size_t json_len, char** errptr) {
-  GuardVoid(errptr, [&] {
-    if (!CheckDb(db, errptr)) return;
-    if (json == nullptr && json_len != 0) {
-      InvalidArgument(errptr, "json is NULL");
-      return;
-    }
+allezon_code_t allezon_add_tag_json(allezon_db_t* db, const char* json, size_t json_len,
+                                    char** errptr) {
+  return GuardCode(errptr, [&]() -> allezon_code_t {
+    if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
+    if (json == nullptr && json_len != 0) return InvalidArgument(errptr, "json is NULL");
     absl::StatusOr<allezon::UserTag> tag =
         allezon::ParseUserTagJson(std::string_view(json != nullptr ? json : "", json_len));
-    if (SaveError(errptr, tag.status())) return;
-    SaveError(errptr, db->rep->AddTag(*tag));
+    if (!tag.ok()) return SaveStatus(errptr, tag.status());
+    return SaveStatus(errptr, db->rep->AddTag(*tag));
   });
 }
 
@@ -213,26 +209,26 @@ size_t allezon_add_tags_jsonl(allezon_db_t* db, const char* data, size_t len, ch
   });
 }
 
-void allezon_add_tag(allezon_db_t* db, const allezon_tag_t* tag, char** errptr) {
+allezon_code_t allezon_add_tag(allezon_db_t* db, const allezon_tag_t* tag, char** errptr) {
   if (tag == nullptr) {
-    if (CheckDb(db, errptr)) InvalidArgument(errptr, "tag is NULL");
-    return;
+    // The db is checked first, as for every other NULL argument.
+    if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
+    return InvalidArgument(errptr, "tag is NULL");
   }
-  allezon_add_tags(db, tag, 1, errptr);
+  return allezon_add_tags(db, tag, 1, errptr);
 }
 
-void allezon_add_tags(allezon_db_t* db, const allezon_tag_t* tags, size_t n_tags, char** errptr) {
-  GuardVoid(errptr, [&] {
-    if (!CheckDb(db, errptr) || n_tags == 0) return;
-    if (tags == nullptr) {
-      InvalidArgument(errptr, "tags is NULL");
-      return;
-    }
+allezon_code_t allezon_add_tags(allezon_db_t* db, const allezon_tag_t* tags, size_t n_tags,
+                                char** errptr) {
+  return GuardCode(errptr, [&]() -> allezon_code_t {
+    if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
+    if (n_tags == 0) return ALLEZON_OK;
+    if (tags == nullptr) return InvalidArgument(errptr, "tags is NULL");
     std::vector<allezon::UserTag> converted(n_tags);
     for (size_t i = 0; i < n_tags; ++i) {
-      if (!ToUserTag(tags[i], i, &converted[i], errptr)) return;
+      if (!ToUserTag(tags[i], i, &converted[i], errptr)) return ALLEZON_INVALID_ARGUMENT;
     }
-    SaveError(errptr, db->rep->AddTags(converted));
+    return SaveStatus(errptr, db->rep->AddTags(converted));
   });
 }
 

@@ -21,8 +21,10 @@
 using allezon::c_abi::CheckDb;
 using allezon::c_abi::CopyString;
 using allezon::c_abi::Guard;
+using allezon::c_abi::GuardCode;
 using allezon::c_abi::InvalidArgument;
 using allezon::c_abi::SaveError;
+using allezon::c_abi::SaveStatus;
 
 namespace {
 
@@ -386,15 +388,11 @@ allezon_code_t allezon_export_tags(allezon_db_t* db, int64_t begin_ms, int64_t e
                                    int format, allezon_export_fn fn,
                                    void* arg, uint64_t* n_tags, char** errptr) {
   if (n_tags != nullptr) *n_tags = 0;
-  return Guard(errptr, ALLEZON_INTERNAL, [&]() -> allezon_code_t {
+  return GuardCode(errptr, [&]() -> allezon_code_t {
     if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
-    if (fn == nullptr) {
-      InvalidArgument(errptr, "fn is NULL");
-      return ALLEZON_INVALID_ARGUMENT;
-    }
+    if (fn == nullptr) return InvalidArgument(errptr, "fn is NULL");
     if (format != ALLEZON_EXPORT_NDJSON && format != ALLEZON_EXPORT_CSV) {
-      InvalidArgument(errptr, "format must be ALLEZON_EXPORT_NDJSON or ALLEZON_EXPORT_CSV");
-      return ALLEZON_INVALID_ARGUMENT;
+      return InvalidArgument(errptr, "format must be ALLEZON_EXPORT_NDJSON or ALLEZON_EXPORT_CSV");
     }
     std::string chunk;
     bool header = format == ALLEZON_EXPORT_CSV;
@@ -420,25 +418,18 @@ allezon_code_t allezon_export_tags(allezon_db_t* db, int64_t begin_ms, int64_t e
         });
     if (status.ok() && header && fn(arg, allezon::kUserTagCsvHeader.data(),
                                     allezon::kUserTagCsvHeader.size()) != 0) {
-      SaveError(errptr, absl::CancelledError("the export callback stopped the export"));
-      return ALLEZON_CANCELLED;
+      return SaveStatus(errptr, absl::CancelledError("the export callback stopped the export"));
     }
-    SaveError(errptr, status);
-    return static_cast<allezon_code_t>(status.code());
+    return SaveStatus(errptr, status);
   });
 }
 
 allezon_code_t allezon_earliest_raw_time(allezon_db_t* db, int64_t* time_ms, char** errptr) {
-  return Guard(errptr, ALLEZON_INTERNAL, [&]() -> allezon_code_t {
+  return GuardCode(errptr, [&]() -> allezon_code_t {
     if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
-    if (time_ms == nullptr) {
-      InvalidArgument(errptr, "time_ms is NULL");
-      return ALLEZON_INVALID_ARGUMENT;
-    }
+    if (time_ms == nullptr) return InvalidArgument(errptr, "time_ms is NULL");
     absl::StatusOr<allezon::EpochMillis> earliest = db->rep->EarliestRawTime();
-    if (SaveError(errptr, earliest.status())) {
-      return static_cast<allezon_code_t>(earliest.status().code());
-    }
+    if (!earliest.ok()) return SaveStatus(errptr, earliest.status());
     *time_ms = *earliest;
     return ALLEZON_OK;
   });

@@ -12,15 +12,23 @@
  * (1) Only opaque handles and plain structs cross the boundary. Every handle has a
  *     create/destroy (open/close) pair; every destroy function accepts NULL and does nothing.
  *
- * (2) Errors are NUL-terminated strings. Every call that can fail takes `char** errptr` as its
- *     last argument. On entry *errptr must be NULL or a message from an earlier allezon call.
- *     On success *errptr is left unchanged; on failure the old message is freed and *errptr
- *     set to a new malloc()ed message, to be freed with allezon_free(). errptr itself may be
- *     NULL when the caller does not want the message (the return value still tells failure
- *     where there is one). A message always starts with a code word and a colon, e.g.
- *     "InvalidArgument: price: not an int32"; allezon_error_code() turns it into an
- *     allezon_code_t so callers can branch on it:
+ * (2) Every call that can fail says so by what it returns, and takes `char** errptr` as its
+ *     last argument for the message. A function returning allezon_code_t returns ALLEZON_OK
+ *     (0) on success and the error's code (nonzero) otherwise; a function returning a
+ *     pointer returns NULL exactly when it fails. Two return a number for which 0 is also a
+ *     valid answer, allezon_add_tags_jsonl (input without tags) and allezon_parse_time
+ *     (1970-01-01T00:00:00Z): give them an errptr to tell. The option setters returning void
+ *     cannot fail: the values are checked when the database is opened (InvalidArgument from
+ *     allezon_open_with_options), and a NULL options is ignored.
+ *     Messages are NUL-terminated strings. On entry *errptr must be NULL or a message from
+ *     an earlier allezon call. On success *errptr is left unchanged; on failure the old
+ *     message is freed and *errptr set to a new malloc()ed message, to be freed with
+ *     allezon_free(). errptr itself may be NULL when the caller does not want the message
+ *     (the return value still tells failure). A message always starts with a code word and
+ *     a colon, e.g. "InvalidArgument: price: not an int32", the word of the code returned;
+ *     allezon_error_code() turns a message into its allezon_code_t:
  *       InvalidArgument     bad input (an invalid tag, an unknown action...); nothing changed
+ *       NotFound            an unknown property name (allezon_get_property)
  *       ResourceExhausted   the database is full; retry after raising the limit / freeing disk
  *       FailedPrecondition  the data directory is in use by another open database
  *       Unavailable         the database is closing
@@ -222,27 +230,36 @@ ALLEZON_C_EXPORT allezon_db_t* allezon_open_with_options(const char* data_dir,
 /* Finishes queued writes and closes. NULL is ok. No call on db may race with this one. */
 ALLEZON_C_EXPORT void allezon_close(allezon_db_t* db);
 
-/* Raises (or lowers, not below the current size) the map size limit; 0 = no limit. */
-ALLEZON_C_EXPORT void allezon_set_max_map_size(allezon_db_t* db, uint64_t bytes, char** errptr);
+/* Raises (or lowers, not below the current size) the map size limit; 0 = no limit. Returns
+ * ALLEZON_OK, or the error's code (and *errptr): INVALID_ARGUMENT for a NULL db. */
+ALLEZON_C_EXPORT allezon_code_t allezon_set_max_map_size(allezon_db_t* db, uint64_t bytes,
+                                                         char** errptr);
 
 /* ---- Writes: each returns once the tags are durable and visible to queries -------------- */
+/* allezon_add_tag_json, allezon_add_tag and allezon_add_tags return ALLEZON_OK, or the error's
+ * code (and *errptr) with nothing stored: INVALID_ARGUMENT for an invalid tag or a NULL
+ * argument, RESOURCE_EXHAUSTED when the database is full (allezon_set_max_map_size, then
+ * retry), UNAVAILABLE once it is closing. (They used to return void: a caller that ignores
+ * the result compiles and links unchanged.) */
 
 /* One user tag as SPEC §1 JSON (json need not be NUL-terminated). */
-ALLEZON_C_EXPORT void allezon_add_tag_json(allezon_db_t* db, const char* json, size_t json_len,
-                                           char** errptr);
+ALLEZON_C_EXPORT allezon_code_t allezon_add_tag_json(allezon_db_t* db, const char* json,
+                                                     size_t json_len, char** errptr);
 
 /* Many tags as JSON Lines: one JSON object per line, blank lines skipped. All or none: an
  * invalid line stores nothing and the message names the line ("InvalidArgument: line 3:
- * ..."). Returns the number of tags stored. */
+ * ..."). Returns the number of tags stored: 0 on failure, but also for input without tags,
+ * so pass an errptr to tell them apart. */
 ALLEZON_C_EXPORT size_t allezon_add_tags_jsonl(allezon_db_t* db, const char* data, size_t len,
                                                char** errptr);
 
 /* One tag, no JSON. */
-ALLEZON_C_EXPORT void allezon_add_tag(allezon_db_t* db, const allezon_tag_t* tag, char** errptr);
+ALLEZON_C_EXPORT allezon_code_t allezon_add_tag(allezon_db_t* db, const allezon_tag_t* tag,
+                                                char** errptr);
 
-/* n_tags tags in one commit, all or none (n_tags == 0 is a no-op). */
-ALLEZON_C_EXPORT void allezon_add_tags(allezon_db_t* db, const allezon_tag_t* tags, size_t n_tags,
-                                       char** errptr);
+/* n_tags tags in one commit, all or none (n_tags == 0 is a no-op: ALLEZON_OK). */
+ALLEZON_C_EXPORT allezon_code_t allezon_add_tags(allezon_db_t* db, const allezon_tag_t* tags,
+                                                 size_t n_tags, char** errptr);
 
 /* ---- Queries ---------------------------------------------------------------------------- */
 
@@ -315,7 +332,8 @@ ALLEZON_C_EXPORT char* allezon_user_sessions_json(allezon_db_t* db, const char* 
 /* ---- Time helpers ----------------------------------------------------------------------- */
 
 /* Parses "2022-03-01T00:05:00.000Z", "2022-03-01T00:05:00Z" or a query's range end
- * "2022-03-01T00:05:00" (UTC) into epoch milliseconds. Returns 0 and sets *errptr on error. */
+ * "2022-03-01T00:05:00" (UTC) into epoch milliseconds. Returns 0 and sets *errptr on error (0
+ * is also 1970-01-01T00:00:00Z: pass an errptr to tell). */
 ALLEZON_C_EXPORT int64_t allezon_parse_time(const char* text, char** errptr);
 
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" and a NUL into buf, which must hold at least 25 bytes
