@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -173,6 +174,33 @@ allezon_code_t allezon_set_max_map_size(allezon_db_t* db, uint64_t bytes, char**
   return GuardCode(errptr, [&]() -> allezon_code_t {
     if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
     return SaveStatus(errptr, db->rep->SetMaxMapSize(bytes));
+  });
+}
+
+// ---- Properties -----------------------------------------------------------------------------
+
+allezon_code_t allezon_get_property(allezon_db_t* db, const char* name, uint64_t* value,
+                                    char** errptr) {
+  return GuardCode(errptr, [&]() -> allezon_code_t {
+    if (!CheckDb(db, errptr)) return ALLEZON_INVALID_ARGUMENT;
+    if (name == nullptr) return InvalidArgument(errptr, "name is NULL");
+    if (value == nullptr) return InvalidArgument(errptr, "value is NULL");
+    absl::StatusOr<uint64_t> property = db->rep->GetProperty(name);
+    if (!property.ok()) return SaveStatus(errptr, property.status());
+    *value = *property;
+    return ALLEZON_OK;
+  });
+}
+
+const char* allezon_property_name(size_t index) {
+  return Guard(nullptr, static_cast<const char*>(nullptr), [&]() -> const char* {
+    // NUL-terminated copies, made once (thread-safe static initialization): the C++ names
+    // are string_views, which promise no terminator.
+    static const std::vector<std::string> names = [] {
+      const std::span<const std::string_view> views = allezon::Database::PropertyNames();
+      return std::vector<std::string>(views.begin(), views.end());
+    }();
+    return index < names.size() ? names[index].c_str() : nullptr;
   });
 }
 

@@ -235,6 +235,34 @@ ALLEZON_C_EXPORT void allezon_close(allezon_db_t* db);
 ALLEZON_C_EXPORT allezon_code_t allezon_set_max_map_size(allezon_db_t* db, uint64_t bytes,
                                                          char** errptr);
 
+/* ---- Properties ------------------------------------------------------------------------- */
+/* The database's counters by name, as leveldb's properties (and allezon::Database::GetProperty
+ * in C++): new counters are added as new names, never as new functions or struct fields.
+ *   allezon.tags-written          tags accepted since open
+ *   allezon.commits               write transactions since open
+ *   allezon.largest-batch         most tags in one commit since open
+ *   allezon.commits-by-batch-size-<i>, i = 0..15: commits since open of 1 tag (i = 0), of
+ *                                 2^(i-1)+1 .. 2^i tags, or (i = 15) more
+ *   allezon.staged-profile-tags   tags logged but not yet merged into their lists
+ *   allezon.profile-log-tags      tags in the profile log
+ *   allezon.map-size              current LMDB map size, bytes
+ *   allezon.map-used              bytes of the map in use
+ *   allezon.profile-records       (cookie, action) lists merged into records
+ *   allezon.open-minutes          aggregate minutes held in memory
+ *   allezon.newest-time           newest event time accepted, epoch ms: an int64_t in the
+ *                                 uint64_t, (int64_t)value gives it back; -62135596800000
+ *                                 (year 1) when no tag was accepted yet */
+
+/* Stores the property's value in *value. Returns ALLEZON_OK, or the error's code (and
+ * *errptr) with *value unchanged: NOT_FOUND for a name not listed, INVALID_ARGUMENT for a
+ * NULL argument. */
+ALLEZON_C_EXPORT allezon_code_t allezon_get_property(allezon_db_t* db, const char* name,
+                                                     uint64_t* value, char** errptr);
+
+/* The index-th property name (from 0), NULL past the last: every name allezon_get_property
+ * answers. Static storage: do not free. */
+ALLEZON_C_EXPORT const char* allezon_property_name(size_t index);
+
 /* ---- Writes: each returns once the tags are durable and visible to queries -------------- */
 /* allezon_add_tag_json, allezon_add_tag and allezon_add_tags return ALLEZON_OK, or the error's
  * code (and *errptr) with nothing stored: INVALID_ARGUMENT for an invalid tag or a NULL
