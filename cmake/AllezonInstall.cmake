@@ -6,7 +6,8 @@
 #   #                       target_link_libraries(tool PRIVATE allezon::allezon_c) # C ABI
 #
 # Layout (GNUInstallDirs):
-#   include/allezon/*.h, allezon.hpp        C++ API;  include/allezon/allezon.h   C ABI
+#   include/allezon/*.h, allezon.hpp        C++ API;  include/allezon/c.h   C ABI
+#                                            (include/allezon/allezon.h: its old name, forwarding)
 #   lib/liballezon.a (BUILD_SHARED_LIBS=ON: liballezon.so)
 #   lib/liballezon_c.so, lib/liballezon_c.a  C ABI, shared and static
 #   lib/cmake/allezon/                       allezonConfig.cmake, ...Version, ...Targets, FindLMDB
@@ -30,7 +31,9 @@ install(FILES "${allezon_BINARY_DIR}/lib/generated/include/allezon/version.h"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/allezon"
         COMPONENT allezon_development)
 if(TARGET allezon_c)
-  install(FILES "${allezon_SOURCE_DIR}/bindings/c/include/allezon/allezon.h"
+  # allezon.h only forwards to c.h: it stays one release for programs that include it.
+  install(FILES "${allezon_SOURCE_DIR}/bindings/c/include/allezon/c.h"
+                "${allezon_SOURCE_DIR}/bindings/c/include/allezon/allezon.h"
           DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/allezon"
           COMPONENT allezon_development)
 endif()

@@ -50,7 +50,8 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
     allezon_durability_lib_tests allezon-server allezon_integration_tests \
     allezon_durability_tests allezon_hardening_tests allezon_server_tests \
     allezon_c allezon_c_abi_test allezon_c_abi_test_static allezon_c_abi_cpp_test \
-    allezon_c_abi_analytics_test allezon_c_abi_export_test
+    allezon_c_abi_analytics_test allezon_c_abi_export_test allezon_c_abi_errors_test \
+    allezon_c_abi_properties_test
   tsan_reports="$root/build-tsan/tsan-reports"
   rm -rf "$tsan_reports" && mkdir -p "$tsan_reports"
   # log_path: one file per process that reports (none otherwise), the servers' included.

@@ -1,7 +1,7 @@
 /* Smallest use of the C ABI: the library loads and answers. */
 #include <stdio.h>
 
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 
 int main(void) {
   char* err = NULL;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 
 static int RemoveEntry(const char* path, const struct stat* sb, int flag, struct FTW* ftw) {
   (void)sb;
@@ -51,8 +51,11 @@ int main(int argc, char** argv) {
       " \"country\": \"PL\", \"device\": \"PC\", \"action\": \"VIEW\","
       " \"origin\": \"NIKE_WOMEN_SHOES_CAMPAIGN\", \"product_info\": {\"product_id\": 519264,"
       " \"brand_id\": \"Nike\", \"category_id\": \"WOMEN_SHOES\", \"price\": 1999}}";
-  allezon_add_tag_json(db, json, strlen(json), &err);
-  if (Failed("add_tag_json", err)) return 1;
+  /* Writes return ALLEZON_OK (0) or the error's code; err holds the message. */
+  if (allezon_add_tag_json(db, json, strlen(json), &err) != ALLEZON_OK) {
+    Failed("add_tag_json", err);
+    return 1;
+  }
 
   /* ...and a batch built in C, stored in one commit. */
   const int64_t t0 = allezon_parse_time("2022-03-01T00:00:00.000Z", &err);
@@ -72,8 +75,10 @@ int main(int argc, char** argv) {
     tag.price = 1999 + i;
     tags[i] = tag;
   }
-  allezon_add_tags(db, tags, 3, &err);
-  if (Failed("add_tags", err)) return 1;
+  if (allezon_add_tags(db, tags, 3, &err) != ALLEZON_OK) {
+    Failed("add_tags", err);
+    return 1;
+  }
 
   /* The shopper's profile, newest first, as the HTTP API would answer it. */
   char* profile = allezon_profile_json(db, "8CyGkmkQTWDWNarATGMd", t0, t0 + 3600 * 1000, 200, &err);
@@ -102,10 +107,10 @@ int main(int argc, char** argv) {
   printf("aggregates: %s\n", stats);
   allezon_free(stats);
 
-  /* Errors carry a code word. */
-  allezon_add_tag_json(db, "{\"cookie\": 42}", 14, &err);
-  const allezon_code_t code = allezon_error_code(err);
-  printf("invalid tag -> %s\n", allezon_code_name(code));
+  /* A failing call returns its code, and the message starts with the same code word. */
+  const allezon_code_t code = allezon_add_tag_json(db, "{\"cookie\": 42}", 14, &err);
+  printf("invalid tag -> %s (%s)\n", allezon_code_name(code), err);
+  if (allezon_error_code(err) != code) return 1;
   allezon_free(err);
   err = NULL;
 

@@ -1,6 +1,6 @@
 """Allezon from Python: load user tags, read a shopper's profile and a campaign's minutes.
 
-Standard library only: ctypes over the C API (liballezon_c.so, header allezon/allezon.h).
+Standard library only: ctypes over the C API (liballezon_c.so, header allezon/c.h).
 
     python3 allezon_example.py [path/to/liballezon_c.so]
 

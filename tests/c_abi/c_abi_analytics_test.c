@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The old name on purpose: this test keeps the forwarding header allezon/allezon.h, kept one
+ * release for existing programs, compiling. Everything else includes allezon/c.h. */
 #include "allezon/allezon.h"
 #include "c_check.h"
 
@@ -84,7 +86,7 @@ int main(int argc, char** argv) {
   }
   tags[n++] = MakeTag("s", T0 + 30 * MINUTE + 100, ALLEZON_ACTION_BUY, "rare", 1999);
   tags[n++] = MakeTag("s", T0, ALLEZON_ACTION_VIEW, "steady", 5);
-  allezon_add_tags(db, tags, n, &err);
+  CHECK(allezon_add_tags(db, tags, n, &err) == ALLEZON_OK);
   CHECK_NO_ERR(err);
   free(tags);
 

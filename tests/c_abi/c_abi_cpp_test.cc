@@ -5,14 +5,17 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
+#include <span>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
-#include "allezon/allezon.h"
 #include "allezon/allezon.hpp"
+#include "allezon/c.h"
 #include "doctest/doctest.h"
 
 namespace {
@@ -92,7 +95,7 @@ TEST_CASE("struct profiles carry exactly what JSON profiles carry") {
   }
   for (const allezon::UserTag& tag : tags) {
     const std::string json = allezon::UserTagToJson(tag);
-    allezon_add_tag_json(db, json.data(), json.size(), err.ptr());
+    CHECK(allezon_add_tag_json(db, json.data(), json.size(), err.ptr()) == ALLEZON_OK);
     REQUIRE_MESSAGE(err.message == nullptr, err.str(), " for ", json);
   }
 
@@ -140,7 +143,7 @@ TEST_CASE("struct profiles carry exactly what JSON profiles carry") {
     t.price = tag.price;
     c_tags.push_back(t);
   }
-  allezon_add_tags(db, c_tags.data(), c_tags.size(), err.ptr());
+  CHECK(allezon_add_tags(db, c_tags.data(), c_tags.size(), err.ptr()) == ALLEZON_OK);
   REQUIRE_MESSAGE(err.message == nullptr, err.str());
   allezon_profile_t* p =
       allezon_get_profile(db, "struct-cookie", kT0, kT0 + 60'000, 1000, err.ptr());
@@ -162,4 +165,32 @@ TEST_CASE("errors carry absl's code") {
   CHECK(static_cast<int>(absl::StatusCode::kFailedPrecondition) == ALLEZON_FAILED_PRECONDITION);
   CHECK(static_cast<int>(absl::StatusCode::kUnauthenticated) == ALLEZON_UNAUTHENTICATED);
   CHECK(std::string(allezon_version()) == allezon::Version());
+}
+
+TEST_CASE("the C ABI lists the same properties as Database::PropertyNames, with equal values") {
+  const std::span<const std::string_view> names = allezon::Database::PropertyNames();
+  size_t n = 0;
+  for (const char* name; (name = allezon_property_name(n)) != nullptr; ++n) {
+    REQUIRE(n < names.size());
+    CHECK(std::string_view(name) == names[n]);
+  }
+  CHECK(n == names.size());
+
+  // Through the C ABI as through C++: the same counter. Counters that move on their own
+  // (map usage, open minutes) are not compared; the write counters are quiet here.
+  ScratchDir dir;
+  Error err;
+  allezon_db_t* db = allezon_open(dir.str().c_str(), err.ptr());
+  REQUIRE_MESSAGE(db != nullptr, err.str());
+  const char* json =
+      R"({"time":"2022-03-01T00:00:01Z","cookie":"c","country":"PL","device":"PC",)"
+      R"("action":"VIEW","origin":"O","product_info":{"product_id":1,"brand_id":"B",)"
+      R"("category_id":"C","price":1}})";
+  REQUIRE(allezon_add_tag_json(db, json, std::strlen(json), err.ptr()) == ALLEZON_OK);
+  uint64_t value = 0;
+  REQUIRE(allezon_get_property(db, "allezon.tags-written", &value, err.ptr()) == ALLEZON_OK);
+  CHECK(value == 1);
+  REQUIRE(allezon_get_property(db, "allezon.newest-time", &value, err.ptr()) == ALLEZON_OK);
+  CHECK(static_cast<int64_t>(value) == kT0 + 1000);
+  allezon_close(db);
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 #include "c_check.h"
 
 struct Sink {
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
       "\"action\":\"VIEW\",\"origin\":\"O\",\"product_info\":{\"product_id\":1,\"brand_id\":\"B\","
       "\"category_id\":\"C\",\"price\":1}}";
   /* The writer trims in its maintenance, about once a second: wait up to 10 s. */
-  allezon_add_tag_json(db, later, strlen(later), &err);
+  CHECK(allezon_add_tag_json(db, later, strlen(later), &err) == ALLEZON_OK);
   CHECK(err == NULL);
   for (int i = 0; i < 200 && earliest != T0 + INT64_C(3600000); ++i) {
     struct timespec pause = {0, 50 * 1000 * 1000};

@@ -1,4 +1,4 @@
-/* Tests of the C ABI (allezon/allezon.h), compiled as C11: what a C program sees, including
+/* Tests of the C ABI (allezon/c.h), compiled as C11: what a C program sees, including
  * the error paths, NULL handling, ownership of results and use from several threads.
  *
  * Usage: allezon_c_abi_test [scratch_dir]   (default: a new directory under $TMPDIR or /tmp)
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "allezon/allezon.h"
+#include "allezon/c.h"
 #include "c_check.h"
 
 /* An error with this code expected; frees it and resets err to NULL. */
@@ -133,7 +133,7 @@ static void TestOpenErrors(void) {
   CHECK(allezon_open(NULL, NULL) == NULL);
 
   /* Every call with a NULL db fails cleanly. */
-  allezon_add_tag_json(NULL, "{}", 2, &err);
+  CHECK(allezon_add_tag_json(NULL, "{}", 2, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
   CHECK(allezon_profile_json(NULL, "c", 0, 1, 1, &err) == NULL);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
@@ -143,7 +143,7 @@ static void TestOpenErrors(void) {
   CHECK(allezon_aggregates_json(NULL, 0, MINUTE, "VIEW", NULL, NULL, NULL, &count, 1, &err) ==
         NULL);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
-  allezon_add_tag(NULL, NULL, &err);
+  CHECK(allezon_add_tag(NULL, NULL, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
 }
 
@@ -155,7 +155,7 @@ static const char kTagJson[] =
 
 static void TestJsonRoundTrip(allezon_db_t* db) {
   char* err = NULL;
-  allezon_add_tag_json(db, kTagJson, strlen(kTagJson), &err);
+  CHECK(allezon_add_tag_json(db, kTagJson, strlen(kTagJson), &err) == ALLEZON_OK);
   CHECK_NO_ERR(err);
 
   char* json = allezon_profile_json(db, "json_cookie", T0, T0 + MINUTE, 200, &err);
@@ -196,14 +196,14 @@ static void TestJsonRoundTrip(allezon_db_t* db) {
   err = malloc(8);
   strcpy(err, "earlier");
   const char* bad = "{\"time\": \"2022-03-01T00:00:02Z\", \"cookie\": \"json_cookie\"}";
-  allezon_add_tag_json(db, bad, strlen(bad), &err);
+  CHECK(allezon_add_tag_json(db, bad, strlen(bad), &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
-  allezon_add_tag_json(db, "not json", 8, &err);
+  CHECK(allezon_add_tag_json(db, "not json", 8, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
-  allezon_add_tag_json(db, NULL, 0, &err);
+  CHECK(allezon_add_tag_json(db, NULL, 0, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
   /* The length is honoured: a truncated tag is invalid. */
-  allezon_add_tag_json(db, kTagJson, 40, &err);
+  CHECK(allezon_add_tag_json(db, kTagJson, 40, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
   profile = allezon_get_profile(db, "json_cookie", T0, T0 + MINUTE, 200, &err);
   CHECK_NO_ERR(err);
@@ -225,7 +225,7 @@ static void TestStructsAndCap(allezon_db_t* db) {
   for (int i = 0; i < 5; ++i) tags[i] = MakeTag("capped", T0 + i * 1000, ALLEZON_ACTION_VIEW, i);
   tags[5] = MakeTag("capped", T0 + 2500, ALLEZON_ACTION_BUY, 77);
   tags[5].product_id = -5;
-  allezon_add_tags(db, tags, 6, &err);
+  CHECK(allezon_add_tags(db, tags, 6, &err) == ALLEZON_OK);
   CHECK_NO_ERR(err);
 
   allezon_profile_t* p = allezon_get_profile(db, "capped", T0, T0 + MINUTE, 10, &err);
@@ -251,24 +251,24 @@ static void TestStructsAndCap(allezon_db_t* db) {
   /* Struct errors: NULL fields, enums out of range, library validation; all or none. */
   allezon_tag_t bad = MakeTag("capped", T0 + 9000, ALLEZON_ACTION_VIEW, 1);
   bad.country = NULL;
-  allezon_add_tag(db, &bad, &err);
+  CHECK(allezon_add_tag(db, &bad, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
   bad = MakeTag("capped", T0 + 9000, 7, 1);
-  allezon_add_tag(db, &bad, &err);
+  CHECK(allezon_add_tag(db, &bad, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
   bad = MakeTag("capped", T0 + 9000, ALLEZON_ACTION_VIEW, 1);
   bad.device = -1;
-  allezon_add_tag(db, &bad, &err);
+  CHECK(allezon_add_tag(db, &bad, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
   allezon_tag_t batch[2] = {MakeTag("capped", T0 + 9000, ALLEZON_ACTION_VIEW, 1),
                             MakeTag("", T0 + 9000, ALLEZON_ACTION_VIEW, 1)};
-  allezon_add_tags(db, batch, 2, &err);
+  CHECK(allezon_add_tags(db, batch, 2, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
-  allezon_add_tags(db, NULL, 0, &err); /* a no-op */
+  CHECK(allezon_add_tags(db, NULL, 0, &err) == ALLEZON_OK); /* a no-op */
   CHECK_NO_ERR(err);
-  allezon_add_tags(db, NULL, 1, &err);
+  CHECK(allezon_add_tags(db, NULL, 1, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
-  allezon_add_tag(db, NULL, &err);
+  CHECK(allezon_add_tag(db, NULL, &err) == ALLEZON_INVALID_ARGUMENT);
   CHECK_ERR(err, ALLEZON_INVALID_ARGUMENT);
   p = allezon_get_profile(db, "capped", T0, T0 + MINUTE, 10, &err);
   CHECK_NO_ERR(err);
@@ -323,7 +323,7 @@ static void TestAggregates(const char* dir) {
                            MakeTag("a", T0 + 2 * MINUTE, ALLEZON_ACTION_BUY, 2000000000),
                            MakeTag("b", T0 + 2 * MINUTE + 5, ALLEZON_ACTION_BUY, 2000000000)};
   tags[2].brand_id = "Adidas";
-  allezon_add_tags(db, tags, 5, &err);
+  CHECK(allezon_add_tags(db, tags, 5, &err) == ALLEZON_OK);
   CHECK_NO_ERR(err);
 
   allezon_aggregate_query_t q;
@@ -457,9 +457,10 @@ static void* Writer(void* p) {
   for (int i = 0; i < kTagsPerWriter; ++i) {
     char* err = NULL;
     const int64_t t = T0 + (int64_t)i * 10 + arg->id;
+    allezon_code_t code;
     if (i % 2 == 0) {
       allezon_tag_t tag = MakeTag(cookie, t, ALLEZON_ACTION_VIEW, 1);
-      allezon_add_tag(arg->db, &tag, &err);
+      code = allezon_add_tag(arg->db, &tag, &err);
     } else {
       char json[512];
       char time_text[ALLEZON_TIME_BUFSIZE];
@@ -470,10 +471,11 @@ static void* Writer(void* p) {
                          "\"product_info\":{\"product_id\":1,\"brand_id\":\"B\","
                          "\"category_id\":\"C\",\"price\":1}}",
                          time_text, cookie);
-      allezon_add_tag_json(arg->db, json, (size_t)len, &err);
+      code = allezon_add_tag_json(arg->db, json, (size_t)len, &err);
     }
-    if (err != NULL) {
-      fprintf(stderr, "writer %d: %s\n", arg->id, err);
+    if (code != ALLEZON_OK || err != NULL) {
+      fprintf(stderr, "writer %d: %s: %s\n", arg->id, allezon_code_name(code),
+              err != NULL ? err : "(no message)");
       allezon_free(err);
       arg->failures++;
     }
@@ -586,7 +588,7 @@ int main(int argc, char** argv) {
     RUN(TestJsonRoundTrip(db));
     RUN(TestStructsAndCap(db));
     RUN(TestJsonLines(db));
-    allezon_set_max_map_size(db, UINT64_C(2) << 30, &err);
+    CHECK(allezon_set_max_map_size(db, UINT64_C(2) << 30, &err) == ALLEZON_OK);
     CHECK_NO_ERR(err);
     allezon_close(db);
   }

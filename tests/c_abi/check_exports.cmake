@@ -1,6 +1,6 @@
 # Checks that LIBRARY (liballezon_c.so) exports exactly the functions HEADER declares: no
 # C++ symbol of the library or its static dependencies leaks into the ABI, and none is missing.
-# Usage: cmake -DNM=nm -DLIBRARY=liballezon_c.so -DHEADER=allezon.h -P check_exports.cmake
+# Usage: cmake -DNM=nm -DLIBRARY=liballezon_c.so -DHEADER=c.h -P check_exports.cmake
 execute_process(COMMAND ${NM} -D --defined-only ${LIBRARY}
                 OUTPUT_VARIABLE nm_out RESULT_VARIABLE nm_rc)
 if(NOT nm_rc EQUAL 0)
@@ -41,4 +41,4 @@ if(extra OR missing)
                       "  declared but not exported: ${missing}")
 endif()
 list(LENGTH exported n)
-message(STATUS "${LIBRARY} exports exactly the ${n} functions of allezon.h")
+message(STATUS "${LIBRARY} exports exactly the ${n} functions of ${HEADER}")

@@ -71,7 +71,8 @@ set(extra_args "-DCMAKE_PREFIX_PATH=${prefix}")
 
 # 1. Install.
 run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" --config "${CONFIG}")
-foreach(file include/allezon/allezon.hpp include/allezon/database.h include/allezon/allezon.h
+foreach(file include/allezon/allezon.hpp include/allezon/database.h include/allezon/c.h
+        include/allezon/allezon.h
         lib/cmake/allezon/allezonConfig.cmake lib/cmake/allezon/allezonConfigVersion.cmake
         lib/cmake/allezon/allezonTargets.cmake lib/cmake/allezon/FindLMDB.cmake
         lib/pkgconfig/allezon_c.pc)

@@ -33,6 +33,8 @@
 
 namespace allezon {
 
+// A snapshot of the counters, kept for existing callers. It will not grow: a new counter is
+// added as a named property only (Database::GetProperty), which is the stable surface.
 struct DatabaseStats {
   uint64_t tags_written = 0;      // accepted since open
   uint64_t commits = 0;           // write transactions since open
@@ -112,6 +114,28 @@ class ALLEZON_EXPORT Database {
   virtual const Analytics& analytics() const = 0;
 
   virtual DatabaseStats Stats() const = 0;
+
+  // Named properties, as leveldb's and RocksDB's GetProperty: one counter by a stable name,
+  // so that counters can be added without changing a struct (and the C ABI, which has
+  // allezon_get_property). The names (PropertyNames() lists them all):
+  //   allezon.tags-written          tags accepted since open
+  //   allezon.commits               write transactions since open
+  //   allezon.largest-batch         most tags in one commit since open
+  //   allezon.commits-by-batch-size-<i>, i = 0..15: commits since open by tags in them, as
+  //                                 DatabaseStats::commits_by_batch_size[i]
+  //   allezon.staged-profile-tags   tags logged but not yet merged into their lists
+  //   allezon.profile-log-tags      tags in the profile log
+  //   allezon.map-size              current LMDB map size, bytes
+  //   allezon.map-used              bytes of the map in use
+  //   allezon.profile-records       (cookie, action) lists merged into records
+  //   allezon.open-minutes          aggregate minutes held in memory
+  //   allezon.newest-time           newest event time accepted, epoch milliseconds: an
+  //                                 EpochMillis (int64_t) in the uint64_t, so cast it back;
+  //                                 kMinTime when no tag was accepted yet
+  // NotFound for any other name. Every value is read at the call (no snapshot across names).
+  virtual absl::StatusOr<uint64_t> GetProperty(std::string_view name) const;
+  // Every name GetProperty answers, in a fixed order (static storage).
+  static std::span<const std::string_view> PropertyNames();
 
   // Raw tags (Options::raw_retention_ms): hands every kept tag with time in `range` to `sink`,
   // ordered by time, then by acceptance, as of the moment the export begins (tags accepted
