@@ -7,6 +7,7 @@
 #include "allezon/tag_lines.h"
 #include "http_api.h"
 #include "http_message.h"
+#include "log.h"
 #include "query_parsing.h"
 
 namespace allezon::server {
@@ -18,10 +19,7 @@ void SendStatus(HttpResponse& response, const absl::Status& status) {
   SendError(response, HttpStatusFor(status), std::string(status.message()));
 }
 
-// An HTTP export is built whole before it is sent (the connection layer has no streamed
-// answers yet); past this it is refused rather than risk the server's memory. The library
-// and the C ABI stream any range (Database::ExportTags).
-constexpr size_t kMaxExportBodyBytes = size_t{512} << 20;
+constexpr size_t kExportPieceBytes = 64 * 1024;
 
 std::optional<std::string_view> Param(const QueryParams& params, const char* name) {
   auto it = params.find(name);
@@ -38,24 +36,19 @@ void Export(const Database& database, const HttpRequest& request, HttpResponse& 
   if (absl::Status s = CheckExportRange(database, query->range); !s.ok()) {
     return SendStatus(response, s);
   }
-  std::string body;
-  bool too_large = false;
-  const absl::Status status = WriteExport(database, *query, [&](std::string_view chunk) {
-    if (body.size() + chunk.size() > kMaxExportBodyBytes) {
-      too_large = true;
-      return false;
-    }
-    body.append(chunk);
-    return true;
-  });
-  if (too_large) {
-    return SendError(response, 413,
-                     absl::StrCat("the export is larger than ", kMaxExportBodyBytes >> 20,
-                                  " MiB: ask for a shorter time_range"));
-  }
-  if (!status.ok()) return SendStatus(response, status);
+  // Streamed: the body is produced as the client reads it, so memory stays flat whatever the
+  // range; a failure past this point (retention trimming the range meanwhile) cuts the body
+  // short, which the client sees as a chunked body without its last chunk.
   response.status = 200;
-  response.set_content(std::move(body), ExportContentType(query->format));
+  response.content_type = std::string(ExportContentType(query->format));
+  response.stream = [&database, query = *query](const BodyWriter& write) {
+    const absl::Status status = WriteExport(database, query, write);
+    if (!status.ok() && !absl::IsCancelled(status)) {
+      LogLine(LogLevel::kWarn, "export cut short")
+          .Add("error", std::string(status.message()));
+    }
+    return status.ok();
+  };
 }
 
 void Batch(Database& database, size_t max_tags, const HttpRequest& request,
@@ -123,8 +116,14 @@ absl::Status WriteExport(const Database& database, const ExportQuery& query,
           } else {
             AppendUserTagLine(tag, &chunk);
           }
+          // A library batch is thousands of tags (MBs of text): handed on in pieces, a
+          // streamed answer holds a piece rather than a batch on top of its buffer.
+          if (chunk.size() >= kExportPieceBytes) {
+            if (!write(chunk)) return absl::CancelledError("the client went away");
+            chunk.clear();
+          }
         }
-        if (!write(chunk)) return absl::CancelledError("the client went away");
+        if (!chunk.empty() && !write(chunk)) return absl::CancelledError("the client went away");
         return absl::OkStatus();
       });
   if (status.ok() && header && !write(kUserTagCsvHeader)) {

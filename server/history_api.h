@@ -7,6 +7,9 @@
 // or format, a range before the raw tags kept (the message names the earliest time), raw
 // retention off, or a bad batch line ("line N: ..."); 413 for more than max_batch_tags tags.
 //
+// GET /export is a streamed answer (HttpResponse::stream): produced on a thread of its own
+// while the client reads it, so its memory is flat whatever the range.
+//
 // Thread-safety: the functions keep no state; handlers run concurrently on the HTTP threads.
 // `database` must outlive the server.
 #ifndef ALLEZON_SERVER_HISTORY_API_H_

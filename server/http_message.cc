@@ -130,20 +130,25 @@ const char* ReasonPhrase(int status) {
   }
 }
 
-void SerializeResponse(const HttpResponse& response, bool close, std::string* out) {
+void SerializeResponse(const HttpResponse& response, bool close, std::string* out,
+                       bool chunked) {
   const bool bodiless = response.status == 204 || response.status == 304;
   absl::StrAppend(out, "HTTP/1.1 ", response.status, " ", ReasonPhrase(response.status), "\r\n");
   if (!bodiless) {
     if (!response.content_type.empty()) {
       absl::StrAppend(out, "Content-Type: ", response.content_type, "\r\n");
     }
-    absl::StrAppend(out, "Content-Length: ", response.body.size(), "\r\n");
+    if (!response.stream) {
+      absl::StrAppend(out, "Content-Length: ", response.body.size(), "\r\n");
+    } else if (chunked) {
+      out->append("Transfer-Encoding: chunked\r\n");
+    }
   }
   for (const auto& [name, value] : response.headers) {
     absl::StrAppend(out, name, ": ", value, "\r\n");
   }
   out->append(close ? "Connection: close\r\n\r\n" : "Connection: keep-alive\r\n\r\n");
-  if (!bodiless && !response.head_only) out->append(response.body);
+  if (!bodiless && !response.head_only && !response.stream) out->append(response.body);
 }
 
 void HttpRouter::Add(std::string method, std::string pattern, HttpHandler handler,

@@ -51,12 +51,25 @@ struct HttpRequest {
   std::string param(const std::string& name) const;
 };
 
+// A streamed body's sink (HttpResponse::stream): appends bytes to the answer, blocking while
+// the client is behind (the server holds about a MiB of a stream, whatever its length).
+// Returns false once the client is gone or the server stops: the producer should return.
+using BodyWriter = std::function<bool(std::string_view bytes)>;
+// Produces a streamed body through `write`, on a thread of its own. Returns true when the body
+// is complete; false cuts the answer short (the connection closes without the final chunk, so
+// the client can tell the body is incomplete).
+using BodyProducer = std::function<bool(const BodyWriter& write)>;
+
 struct HttpResponse {
   int status = 200;
   std::string body;
   std::string content_type;                                  // empty: no body type
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   bool head_only = false;  // HEAD: Content-Length of the body, but no body on the wire
+  // Set: the body is produced while it is sent (`body` is ignored), with
+  // Transfer-Encoding: chunked (HTTP/1.1) or until the connection closes (HTTP/1.0). For
+  // answers too large to hold in memory (GET /export); only on Dispatch::kWorker routes.
+  BodyProducer stream;
 
   void set_content(std::string content, std::string_view type) {
     body = std::move(content);
@@ -75,7 +88,10 @@ const char* ReasonPhrase(int status);
 
 // The response as bytes on the wire: status line, Content-Type and Content-Length (none for
 // 1xx, 204, 304), the extra headers, `Connection: close` or `keep-alive`, then the body.
-void SerializeResponse(const HttpResponse& response, bool close, std::string* out);
+// A streamed response (stream set) gets only its head: `Transfer-Encoding: chunked` when
+// `chunked`, else no length (the body ends when the connection closes: `close` must be set).
+void SerializeResponse(const HttpResponse& response, bool close, std::string* out,
+                       bool chunked = true);
 
 using HttpHandler = std::function<void(const HttpRequest&, HttpResponse&)>;
 

@@ -19,6 +19,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "log.h"
 #include "http_parser.h"
 
 namespace allezon::server {
@@ -38,6 +40,11 @@ constexpr int kMaxEvents = 256;
 constexpr std::string_view k204 = "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n";
 constexpr std::string_view k204Close = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
 constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
+// A streamed answer's producer waits once this much is produced and not yet taken by its
+// loop; the loop takes more once less than kStreamLowWater waits to be sent.
+constexpr size_t kStreamBufferBytes = 1024 * 1024;
+constexpr size_t kStreamLowWater = 256 * 1024;
+constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 absl::string_view Sv(std::string_view text) { return {text.data(), text.size()}; }
 
@@ -64,6 +71,28 @@ std::string OwnResponse(int status, std::string_view message, bool close) {
   return out;
 }
 
+struct Connection;
+
+// A streamed answer between its producer's thread and the loop that sends it. Shared by both
+// (and by the loop's wake-up list), so neither outlives the other's use of it.
+struct BodyStream {
+  void Cancel() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      cancelled = true;
+    }
+    room.notify_all();
+  }
+  std::mutex mutex;
+  std::condition_variable room;  // the producer waits here for the loop to take bytes
+  std::string ready;             // produced (framed), not yet taken; guarded by mutex
+  bool done = false;             // the producer returned; guarded by mutex
+  bool complete = false;         // ... having produced the whole body; guarded by mutex
+  bool cancelled = false;        // the client is gone or the server stops; guarded by mutex
+  // The loop's only: the connection it is attached to, null before and once it finished.
+  Connection* connection = nullptr;
+};
+
 struct Connection {
   explicit Connection(const ParserLimits& limits) : parser(limits) {}
   int fd = -1;
@@ -89,6 +118,8 @@ struct Connection {
   bool head_checked = false;         // CheckHead ran for the request being read
   bool counted = true;               // in ConnectionCounters::active (a refused one is not)
   bool peer_closed = false, dead = false, scheduled = false, unregistered = false;
+  std::shared_ptr<BodyStream> stream;  // a streamed answer being sent (it holds one `awaiting`)
+  bool stream_close = false;           // close once the stream ends
   std::string remote_ip;
   int remote_port = -1;
 
@@ -123,21 +154,126 @@ struct Completions {
   }
   struct Slow {
     Connection* connection;
-    std::string answer;
+    std::string answer;  // the whole answer, or a streamed answer's head
     bool close;
+    std::shared_ptr<BodyStream> stream;  // null unless streamed
   };
+  // A streamed answer's producer has bytes ready or has finished.
+  void StreamReady(std::shared_ptr<BodyStream> stream) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      streams.push_back(std::move(stream));
+    }
+    Wake();
+  }
   const int wake_fd;
   std::mutex mutex;
   std::vector<std::pair<uint64_t, absl::Status>> batches;  // guarded by mutex
   std::vector<Slow> slow;                                  // guarded by mutex
+  std::vector<std::shared_ptr<BodyStream>> streams;        // guarded by mutex
 };
 
 }  // namespace
 
+// The threads of streamed answers' producers: at most max_streams at once.
+class HttpServer::Streams {
+ public:
+  explicit Streams(size_t max_streams) : max_streams_(max_streams) {}
+  ~Streams() { StopAll(); }
+
+  // Runs `producer` on a thread of its own, its bytes framed as chunks when `chunked`, telling
+  // `to` whenever bytes are ready. Null when max_streams are running or after StopAll().
+  std::shared_ptr<BodyStream> Start(BodyProducer producer, bool chunked,
+                                    std::shared_ptr<Completions> to) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    JoinFinished();
+    if (stopped_ || running_.size() >= max_streams_) return nullptr;
+    auto stream = std::make_shared<BodyStream>();
+    std::thread thread([stream, producer = std::move(producer), chunked, to = std::move(to)] {
+      Produce(*stream, producer, chunked, [&] { to->StreamReady(stream); });
+    });
+    running_.push_back({std::move(thread), stream});
+    return stream;
+  }
+
+  // Tells every producer to stop and waits for their threads; no stream starts afterwards.
+  void StopAll() {
+    std::vector<Running> running;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopped_ = true;
+      running.swap(running_);
+    }
+    for (Running& r : running) r.stream->Cancel();
+    for (Running& r : running) r.thread.join();
+  }
+
+ private:
+  struct Running {
+    std::thread thread;
+    std::shared_ptr<BodyStream> stream;
+  };
+
+  static void Produce(BodyStream& stream, const BodyProducer& producer, bool chunked,
+                      const std::function<void()>& notify) {
+    const BodyWriter write = [&](std::string_view bytes) {
+      std::unique_lock<std::mutex> lock(stream.mutex);
+      stream.room.wait(
+          lock, [&] { return stream.cancelled || stream.ready.size() < kStreamBufferBytes; });
+      if (stream.cancelled) return false;
+      if (bytes.empty()) return true;  // an empty chunk would end the body
+      const bool first = stream.ready.empty();
+      if (chunked) absl::StrAppend(&stream.ready, absl::Hex(bytes.size()), "\r\n");
+      stream.ready.append(bytes);
+      if (chunked) stream.ready.append("\r\n");
+      lock.unlock();
+      if (first) notify();  // otherwise the loop has not taken the bytes before yet
+      return true;
+    };
+    bool complete = false;
+    try {
+      complete = producer(write);
+    } catch (const std::exception& e) {
+      LogLine(LogLevel::kError, "streamed answer's producer threw").Add("what", e.what());
+    }
+    {
+      std::lock_guard<std::mutex> lock(stream.mutex);
+      stream.done = true;
+      stream.complete = complete && !stream.cancelled;
+      if (stream.complete && chunked) stream.ready.append(kLastChunk);
+    }
+    notify();
+  }
+
+  // Joins the threads whose producer has returned (each is at most a notification away from
+  // its end). Called with mutex_ held.
+  void JoinFinished() {
+    for (auto it = running_.begin(); it != running_.end();) {
+      bool done;
+      {
+        std::lock_guard<std::mutex> lock(it->stream->mutex);
+        done = it->stream->done;
+      }
+      if (!done) {
+        ++it;
+        continue;
+      }
+      it->thread.join();
+      it = running_.erase(it);
+    }
+  }
+
+  const size_t max_streams_;
+  std::mutex mutex_;
+  std::vector<Running> running_;  // guarded by mutex_
+  bool stopped_ = false;          // guarded by mutex_
+};
+
 // Runs the slow routes one at a time, off the loops.
 class HttpServer::Worker {
  public:
-  explicit Worker(const HttpRouter* router) : router_(router), thread_([this] { Run(); }) {}
+  Worker(const HttpRouter* router, Streams* streams)
+      : router_(router), streams_(streams), thread_([this] { Run(); }) {}
   ~Worker() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -169,16 +305,32 @@ class HttpServer::Worker {
         job = std::move(jobs_.front());
         jobs_.pop_front();
       }
+      HttpResponse response = router_->Handle(job.request);
+      std::shared_ptr<BodyStream> stream;
+      // HTTP/1.0 has no chunks: a streamed body ends with the connection.
+      const bool chunked = job.request.minor_version >= 1;
+      bool close = job.close;
+      if (response.stream && !response.head_only) {
+        stream = streams_->Start(response.stream, chunked, job.to);
+        if (stream == nullptr) {
+          response = HttpResponse();
+          SendError(response, 503, "too many streamed answers at once: retry later");
+          response.set_header("Retry-After", "1");
+        } else if (!chunked) {
+          close = true;
+        }
+      }
       std::string answer;
-      SerializeResponse(router_->Handle(job.request), job.close, &answer);
+      SerializeResponse(response, close, &answer, chunked);
       {
         std::lock_guard<std::mutex> lock(job.to->mutex);
-        job.to->slow.push_back({job.connection, std::move(answer), job.close});
+        job.to->slow.push_back({job.connection, std::move(answer), close, std::move(stream)});
       }
       job.to->Wake();
     }
   }
   const HttpRouter* const router_;
+  Streams* const streams_;
   std::mutex mutex_;
   std::condition_variable cond_;
   std::deque<Job> jobs_;  // guarded by mutex_
@@ -521,7 +673,13 @@ class HttpServer::Loop {
       server_->worker_->Post(completions_, &c, std::move(request), close);
       return;
     }
-    SerializeResponse(server_->router_->Handle(request), close, &c.out);
+    HttpResponse response = server_->router_->Handle(request);
+    if (response.stream) {  // only worker routes may stream: a loop must not wait on a body
+      LogLine(LogLevel::kError, "streamed answer on an event-loop route").Add("path", request.path);
+      response = HttpResponse();
+      SendError(response, 500, "internal server error");
+    }
+    SerializeResponse(response, close, &c.out);
     if (close) c.close_after_flush = true;
   }
 
@@ -546,10 +704,12 @@ class HttpServer::Loop {
   void AnswerCompleted() {
     std::vector<std::pair<uint64_t, absl::Status>> batches;
     std::vector<Completions::Slow> slow;
+    std::vector<std::shared_ptr<BodyStream>> streams;
     {
       std::lock_guard<std::mutex> lock(completions_->mutex);
       batches.swap(completions_->batches);
       slow.swap(completions_->slow);
+      streams.swap(completions_->streams);
     }
     std::vector<Connection*> answered;
     const Clock::time_point now = Clock::now();
@@ -562,10 +722,29 @@ class HttpServer::Loop {
     }
     for (Completions::Slow& done : slow) {
       Connection& c = *done.connection;
-      c.slow = false;
       if (!c.dead) c.out += done.answer;
+      if (done.stream != nullptr) {
+        // Answered once the stream ends (Pull); its requests wait until then.
+        c.stream = std::move(done.stream);
+        c.stream->connection = &c;
+        c.stream_close = done.close;
+        if (c.dead) c.stream->Cancel();
+        Pull(c, nullptr);
+        if (answered.empty() || answered.back() != &c) answered.push_back(&c);
+        continue;
+      }
+      c.slow = false;
       if (done.close) c.close_after_flush = true;
       Answered(c, &answered);
+    }
+    for (const std::shared_ptr<BodyStream>& stream : streams) {
+      Connection* c = stream->connection;
+      if (c == nullptr || c->stream != stream) continue;  // not attached yet, or finished
+      if (c->dead) {
+        Pull(*c, nullptr);
+      } else if (answered.empty() || answered.back() != c) {
+        answered.push_back(c);
+      }
     }
     for (Connection* c : answered) Flush(*c, now);
   }
@@ -604,20 +783,61 @@ class HttpServer::Loop {
     }
   }
 
+  // Takes what c's stream has produced into c.out (dropped if c is dead). Once the producer
+  // has finished and everything is taken, the stream is the connection's answered request.
+  // True when it took bytes or the stream finished.
+  bool Pull(Connection& c, std::vector<Connection*>* answered) {
+    const std::shared_ptr<BodyStream> stream = c.stream;
+    bool took, finished, complete;
+    {
+      std::lock_guard<std::mutex> lock(stream->mutex);
+      took = !stream->ready.empty();
+      if (c.dead) {
+        stream->ready.clear();
+      } else if (c.unsent() == 0) {
+        c.out.swap(stream->ready);
+        c.out_pos = 0;
+        stream->ready.clear();
+      } else {
+        c.out.append(stream->ready);
+        stream->ready.clear();
+      }
+      if (stream->ready.capacity() > kKeepBufferBytes) std::string().swap(stream->ready);
+      finished = stream->done;
+      complete = stream->complete;
+    }
+    stream->room.notify_one();
+    if (!finished) return took;
+    stream->connection = nullptr;
+    c.stream.reset();
+    c.slow = false;
+    // Cut short: close without the last chunk, so that the client sees the body is incomplete.
+    if (!complete || c.stream_close) c.close_after_flush = true;
+    std::vector<Connection*> ignored;
+    Answered(c, answered != nullptr ? answered : &ignored);
+    return true;
+  }
+
   void Flush(Connection& c, Clock::time_point now) {
     const bool over_backlog = c.unsent() > kMaxOutBacklog;
-    while (!c.dead && c.unsent() > 0) {
-      const ssize_t n =
-          ::send(c.fd, c.out.data() + c.out_pos, c.unsent(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        c.out_pos += static_cast<size_t>(n);
-        c.write_stalled_since = now;
-      } else if (n < 0 && errno == EINTR) {
-        continue;
-      } else {
-        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) c.dead = true;
-        break;
+    for (;;) {
+      const bool could_pull = c.stream && c.unsent() < kStreamLowWater;
+      const bool pulled = could_pull && Pull(c, nullptr);
+      while (!c.dead && c.unsent() > 0) {
+        const ssize_t n =
+            ::send(c.fd, c.out.data() + c.out_pos, c.unsent(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+          c.out_pos += static_cast<size_t>(n);
+          c.write_stalled_since = now;
+        } else if (n < 0 && errno == EINTR) {
+          continue;
+        } else {
+          if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) c.dead = true;
+          break;
+        }
       }
+      // All sent and the stream may have more: take it now rather than wait for a wake-up.
+      if (c.dead || c.unsent() > 0 || !c.stream || (could_pull && !pulled)) break;
     }
     if (c.unsent() == 0) {
       EmptyBuffer(&c.out);
@@ -661,7 +881,12 @@ class HttpServer::Loop {
   void Sweep(Clock::time_point now) {
     for (auto& [fd, connection] : connections_) {
       Connection& c = *connection;
-      if (c.dead || c.awaiting > 0) continue;
+      if (c.dead) continue;
+      if (c.stream && c.unsent() > 0 && now - c.write_stalled_since > limits_.write_timeout) {
+        c.dead = true;  // its producer is told to stop as the connection is reaped
+        continue;
+      }
+      if (c.awaiting > 0) continue;
       if (c.linger_until != Clock::time_point{}) {
         if (now >= c.linger_until) c.dead = true;
       } else if (c.unsent() > 0) {
@@ -691,6 +916,7 @@ class HttpServer::Loop {
       if (!c.unregistered) {
         ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
         c.unregistered = true;
+        if (c.stream) c.stream->Cancel();  // finished (and freed) once the producer returns
       }
       if (c.awaiting > 0) {  // freed once its answers' outcome is in
         ++it;
@@ -730,7 +956,10 @@ class HttpServer::Loop {
       if (!waiting || Clock::now() >= deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    for (auto& [fd, connection] : connections_) Close(*connection);
+    for (auto& [fd, connection] : connections_) {
+      if (connection->stream) connection->stream->Cancel();
+      Close(*connection);
+    }
     connections_.clear();
     ready_.clear();
     std::lock_guard<std::mutex> lock(handed_mutex_);
@@ -788,6 +1017,7 @@ HttpServer::HttpServer(const ConnectionLimits& limits, const HttpRouter* router,
 HttpServer::~HttpServer() {
   loops_.clear();
   worker_.reset();
+  streams_.reset();
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
@@ -824,7 +1054,8 @@ bool HttpServer::Run() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_.load()) return true;
-    worker_ = std::make_unique<Worker>(router_);
+    streams_ = std::make_unique<Streams>(limits_.max_streams);
+    worker_ = std::make_unique<Worker>(router_, streams_.get());
     for (size_t i = 0; i < count; ++i) {
       auto loop = std::make_unique<Loop>(this);
       if (!loop->Init()) return false;
@@ -834,6 +1065,7 @@ bool HttpServer::Run() {
   std::vector<std::thread> threads;
   for (auto& loop : loops_) threads.emplace_back([&loop] { loop->Run(); });
   for (std::thread& t : threads) t.join();
+  streams_->StopAll();  // their connections are closed: no producer may wait on them
   ::close(listen_fd_);
   listen_fd_ = -1;
   return true;

@@ -26,6 +26,12 @@
 // write side is shut and what the client still sends is dropped for up to 2 s, so that it
 // reads the answer rather than a reset.
 //
+// Streamed answers (HttpResponse::stream, GET /export): the producer runs on a thread of its
+// own (at most max_streams at once, beyond them 503 with Retry-After) and hands bytes to the
+// connection's loop through a buffer of about a MiB; it waits while the client is behind, so
+// memory stays flat whatever the body's length. A client that reads nothing for write_timeout
+// is disconnected and its producer told to stop.
+//
 // Thread-safety: configure and Bind before Run(); Run() blocks until Stop(); Stop() and
 // counters() may be used from any thread. The router and ingest must outlive the server.
 #ifndef ALLEZON_SERVER_HTTP_SERVER_H_
@@ -57,6 +63,7 @@ struct ConnectionLimits {
   std::chrono::milliseconds request_timeout{10000};
   std::chrono::milliseconds keep_alive_timeout{5000};
   size_t loops = 0;  // event-loop threads; 0: one per core, at least 2
+  size_t max_streams = 8;  // streamed answers being produced at once (a thread each)
 };
 
 struct ConnectionCounters {
@@ -99,6 +106,7 @@ class HttpServer {
  private:
   class Loop;
   class Worker;
+  class Streams;
   friend class Loop;
 
   const ConnectionLimits limits_;
@@ -111,6 +119,7 @@ class HttpServer {
   std::atomic<uint64_t> next_loop_{0};  // round robin of accepted connections
   std::mutex mutex_;                    // guards loops_ while Run() creates them
   std::vector<std::unique_ptr<Loop>> loops_;
+  std::unique_ptr<Streams> streams_;
   std::unique_ptr<Worker> worker_;
 };
 

@@ -23,8 +23,9 @@ constexpr std::string_view kNextSequenceKey = "profile_seq";  // profile_staging
 // cheap.
 constexpr size_t kSmallBlockBytes = 128 << 10;
 constexpr size_t kMergedBlockBytes = 2 * kSmallBlockBytes;
-// Export: tags per read transaction, handed to the sink together.
-constexpr size_t kExportBatchTags = 8192;
+// Export: tags per read transaction, handed to the sink together (a few hundred KB of text:
+// what a streamed export holds at once on top of its send buffer).
+constexpr size_t kExportBatchTags = 2048;
 constexpr uint8_t kActionBit = 1;
 constexpr uint8_t kPackedBit = 2;
 
