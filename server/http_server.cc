@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <deque>
 #include <thread>
 #include <unordered_map>
@@ -22,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "log.h"
 #include "http_parser.h"
+#include "http_worker.h"
 
 namespace allezon::server {
 namespace {
@@ -40,11 +40,9 @@ constexpr int kMaxEvents = 256;
 constexpr std::string_view k204 = "HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n";
 constexpr std::string_view k204Close = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
 constexpr std::string_view k100 = "HTTP/1.1 100 Continue\r\n\r\n";
-// A streamed answer's producer waits once this much is produced and not yet taken by its
-// loop; the loop takes more once less than kStreamLowWater waits to be sent.
-constexpr size_t kStreamBufferBytes = 1024 * 1024;
+// A loop takes more of a streamed answer once less than this waits to be sent (its producer
+// runs ahead by at most kStreamBufferBytes, http_worker.h).
 constexpr size_t kStreamLowWater = 256 * 1024;
-constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
 absl::string_view Sv(std::string_view text) { return {text.data(), text.size()}; }
 
@@ -71,28 +69,9 @@ std::string OwnResponse(int status, std::string_view message, bool close) {
   return out;
 }
 
-struct Connection;
+}  // namespace
 
-// A streamed answer between its producer's thread and the loop that sends it. Shared by both
-// (and by the loop's wake-up list), so neither outlives the other's use of it.
-struct BodyStream {
-  void Cancel() {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      cancelled = true;
-    }
-    room.notify_all();
-  }
-  std::mutex mutex;
-  std::condition_variable room;  // the producer waits here for the loop to take bytes
-  std::string ready;             // produced (framed), not yet taken; guarded by mutex
-  bool done = false;             // the producer returned; guarded by mutex
-  bool complete = false;         // ... having produced the whole body; guarded by mutex
-  bool cancelled = false;        // the client is gone or the server stops; guarded by mutex
-  // The loop's only: the connection it is attached to, null before and once it finished.
-  Connection* connection = nullptr;
-};
-
+// A loop's connection (declared in http_worker.h, which carries pointers to it back).
 struct Connection {
   explicit Connection(const ParserLimits& limits) : parser(limits) {}
   int fd = -1;
@@ -131,6 +110,8 @@ struct Connection {
   }
 };
 
+namespace {
+
 // An answer owed for a tag in a batch.
 struct Pending {
   Connection* connection;
@@ -139,204 +120,7 @@ struct Pending {
   std::string target;
 };
 
-// What the database's writer and the worker hand back to a loop. Shared with their callbacks,
-// which may outlive the loop (a stop that does not wait).
-struct Completions {
-  explicit Completions(int fd) : wake_fd(fd) {}
-  ~Completions() { ::close(wake_fd); }
-  void Wake() const {
-    const uint64_t one = 1;
-    [[maybe_unused]] const ssize_t n = ::write(wake_fd, &one, sizeof(one));
-  }
-  void ClearWake() const {
-    uint64_t value;
-    [[maybe_unused]] const ssize_t n = ::read(wake_fd, &value, sizeof(value));
-  }
-  struct Slow {
-    Connection* connection;
-    std::string answer;  // the whole answer, or a streamed answer's head
-    bool close;
-    std::shared_ptr<BodyStream> stream;  // null unless streamed
-  };
-  // A streamed answer's producer has bytes ready or has finished.
-  void StreamReady(std::shared_ptr<BodyStream> stream) {
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      streams.push_back(std::move(stream));
-    }
-    Wake();
-  }
-  const int wake_fd;
-  std::mutex mutex;
-  std::vector<std::pair<uint64_t, absl::Status>> batches;  // guarded by mutex
-  std::vector<Slow> slow;                                  // guarded by mutex
-  std::vector<std::shared_ptr<BodyStream>> streams;        // guarded by mutex
-};
-
 }  // namespace
-
-// The threads of streamed answers' producers: at most max_streams at once.
-class HttpServer::Streams {
- public:
-  explicit Streams(size_t max_streams) : max_streams_(max_streams) {}
-  ~Streams() { StopAll(); }
-
-  // Runs `producer` on a thread of its own, its bytes framed as chunks when `chunked`, telling
-  // `to` whenever bytes are ready. Null when max_streams are running or after StopAll().
-  std::shared_ptr<BodyStream> Start(BodyProducer producer, bool chunked,
-                                    std::shared_ptr<Completions> to) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    JoinFinished();
-    if (stopped_ || running_.size() >= max_streams_) return nullptr;
-    auto stream = std::make_shared<BodyStream>();
-    std::thread thread([stream, producer = std::move(producer), chunked, to = std::move(to)] {
-      Produce(*stream, producer, chunked, [&] { to->StreamReady(stream); });
-    });
-    running_.push_back({std::move(thread), stream});
-    return stream;
-  }
-
-  // Tells every producer to stop and waits for their threads; no stream starts afterwards.
-  void StopAll() {
-    std::vector<Running> running;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopped_ = true;
-      running.swap(running_);
-    }
-    for (Running& r : running) r.stream->Cancel();
-    for (Running& r : running) r.thread.join();
-  }
-
- private:
-  struct Running {
-    std::thread thread;
-    std::shared_ptr<BodyStream> stream;
-  };
-
-  static void Produce(BodyStream& stream, const BodyProducer& producer, bool chunked,
-                      const std::function<void()>& notify) {
-    const BodyWriter write = [&](std::string_view bytes) {
-      std::unique_lock<std::mutex> lock(stream.mutex);
-      stream.room.wait(
-          lock, [&] { return stream.cancelled || stream.ready.size() < kStreamBufferBytes; });
-      if (stream.cancelled) return false;
-      if (bytes.empty()) return true;  // an empty chunk would end the body
-      const bool first = stream.ready.empty();
-      if (chunked) absl::StrAppend(&stream.ready, absl::Hex(bytes.size()), "\r\n");
-      stream.ready.append(bytes);
-      if (chunked) stream.ready.append("\r\n");
-      lock.unlock();
-      if (first) notify();  // otherwise the loop has not taken the bytes before yet
-      return true;
-    };
-    bool complete = false;
-    try {
-      complete = producer(write);
-    } catch (const std::exception& e) {
-      LogLine(LogLevel::kError, "streamed answer's producer threw").Add("what", e.what());
-    }
-    {
-      std::lock_guard<std::mutex> lock(stream.mutex);
-      stream.done = true;
-      stream.complete = complete && !stream.cancelled;
-      if (stream.complete && chunked) stream.ready.append(kLastChunk);
-    }
-    notify();
-  }
-
-  // Joins the threads whose producer has returned (each is at most a notification away from
-  // its end). Called with mutex_ held.
-  void JoinFinished() {
-    for (auto it = running_.begin(); it != running_.end();) {
-      bool done;
-      {
-        std::lock_guard<std::mutex> lock(it->stream->mutex);
-        done = it->stream->done;
-      }
-      if (!done) {
-        ++it;
-        continue;
-      }
-      it->thread.join();
-      it = running_.erase(it);
-    }
-  }
-
-  const size_t max_streams_;
-  std::mutex mutex_;
-  std::vector<Running> running_;  // guarded by mutex_
-  bool stopped_ = false;          // guarded by mutex_
-};
-
-// Runs the slow routes one at a time, off the loops.
-class HttpServer::Worker {
- public:
-  Worker(const HttpRouter* router, Streams* streams)
-      : router_(router), streams_(streams), thread_([this] { Run(); }) {}
-  ~Worker() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    cond_.notify_all();
-    thread_.join();
-  }
-  void Post(std::shared_ptr<Completions> to, Connection* c, HttpRequest request, bool close) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    jobs_.push_back({std::move(to), c, std::move(request), close});
-    cond_.notify_one();
-  }
-
- private:
-  struct Job {
-    std::shared_ptr<Completions> to;
-    Connection* connection;
-    HttpRequest request;
-    bool close;
-  };
-  void Run() {
-    for (;;) {
-      Job job;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cond_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      HttpResponse response = router_->Handle(job.request);
-      std::shared_ptr<BodyStream> stream;
-      // HTTP/1.0 has no chunks: a streamed body ends with the connection.
-      const bool chunked = job.request.minor_version >= 1;
-      bool close = job.close;
-      if (response.stream && !response.head_only) {
-        stream = streams_->Start(response.stream, chunked, job.to);
-        if (stream == nullptr) {
-          response = HttpResponse();
-          SendError(response, 503, "too many streamed answers at once: retry later");
-          response.set_header("Retry-After", "1");
-        } else if (!chunked) {
-          close = true;
-        }
-      }
-      std::string answer;
-      SerializeResponse(response, close, &answer, chunked);
-      {
-        std::lock_guard<std::mutex> lock(job.to->mutex);
-        job.to->slow.push_back({job.connection, std::move(answer), close, std::move(stream)});
-      }
-      job.to->Wake();
-    }
-  }
-  const HttpRouter* const router_;
-  Streams* const streams_;
-  std::mutex mutex_;
-  std::condition_variable cond_;
-  std::deque<Job> jobs_;  // guarded by mutex_
-  bool stop_ = false;     // guarded by mutex_
-  std::thread thread_;
-};
 
 class HttpServer::Loop {
  public:
@@ -1054,8 +838,8 @@ bool HttpServer::Run() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_.load()) return true;
-    streams_ = std::make_unique<Streams>(limits_.max_streams);
-    worker_ = std::make_unique<Worker>(router_, streams_.get());
+    streams_ = std::make_unique<StreamThreads>(limits_.max_streams);
+    worker_ = std::make_unique<HttpWorker>(router_, streams_.get());
     for (size_t i = 0; i < count; ++i) {
       auto loop = std::make_unique<Loop>(this);
       if (!loop->Init()) return false;

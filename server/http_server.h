@@ -52,6 +52,9 @@
 
 namespace allezon::server {
 
+class HttpWorker;     // http_worker.h
+class StreamThreads;  // http_worker.h
+
 struct ConnectionLimits {
   size_t max_connections = 1280;
   size_t max_header_bytes = 16 * 1024;
@@ -105,8 +108,6 @@ class HttpServer {
 
  private:
   class Loop;
-  class Worker;
-  class Streams;
   friend class Loop;
 
   const ConnectionLimits limits_;
@@ -119,8 +120,8 @@ class HttpServer {
   std::atomic<uint64_t> next_loop_{0};  // round robin of accepted connections
   std::mutex mutex_;                    // guards loops_ while Run() creates them
   std::vector<std::unique_ptr<Loop>> loops_;
-  std::unique_ptr<Streams> streams_;
-  std::unique_ptr<Worker> worker_;
+  std::unique_ptr<StreamThreads> streams_;
+  std::unique_ptr<HttpWorker> worker_;
 };
 
 }  // namespace allezon::server
