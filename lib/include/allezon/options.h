@@ -59,7 +59,7 @@ struct Options {
 
   // LMDB map: starts at initial_map_size bytes and doubles whenever it fills, up to
   // max_map_size (0 = no limit other than the disk). When it cannot grow, writes fail with
-  // ResourceExhausted (HTTP 503) and succeed again once the limit is raised
+  // ResourceExhausted and succeed again once the limit is raised
   // (Database::SetMaxMapSize) or disk space is freed. Defaults 256 MiB and 0.
   uint64_t initial_map_size = 256ULL << 20;
   uint64_t max_map_size = 0;

@@ -20,7 +20,7 @@ namespace allezon {
 // Parses NDJSON: one SPEC §1 tag per line ("\n" or "\r\n"; blank lines are skipped and
 // counted). Appends the tags to *out, or on the first bad line returns InvalidArgument
 // "line N: <reason>" (N from 1) and leaves *out as it was. More than max_tags tags is
-// OutOfRange "more than <max_tags> tags" (a batch too large, HTTP 413), found before any
+// OutOfRange "more than <max_tags> tags" (a batch too large), found before any
 // line past the limit is parsed.
 ALLEZON_EXPORT absl::Status ParseUserTagLines(std::string_view text, size_t max_tags,
                                               std::vector<UserTag>* out);
