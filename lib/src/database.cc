@@ -28,6 +28,7 @@
 #include "catalogue.h"
 #include "page_check.h"
 #include "profile_staging.h"
+#include "tag_log.h"
 #include "raw_tags.h"
 #include "storage.h"
 #include "user_tag_store_impl.h"
@@ -102,7 +103,8 @@ absl::Status ValidateOptions(const Options& options) {
 class DatabaseImpl final : public Database {
  public:
   DatabaseImpl()
-      : staging_(&storage_),
+      : tag_log_(&storage_),
+        staging_(&storage_, &tag_log_),
         user_tags_(&storage_, &staging_),
         aggregates_(&storage_),
         catalogue_(&storage_),
@@ -161,11 +163,14 @@ class DatabaseImpl final : public Database {
                          std::span<const SourcePosition* const> positions, size_t fold_tags);
   // With no tags waiting: folds a slice of staged profile tags and trims their log.
   absl::Status FoldIdle();
+  // The aggregates' and the catalogue's marks in the tag log, from what they hold now.
+  void SetLogMarks();
   // Doubles the map (bounded by the max map size). ResourceExhausted when it cannot grow.
   absl::Status GrowMap();
   uint64_t CurrentMapSize() const;
 
   internal::Storage storage_;
+  internal::TagLog tag_log_;  // before its consumers: they hold a pointer to it
   internal::ProfileStaging staging_;
   UserTagStoreImpl user_tags_;
   AggregateIndexImpl aggregates_;
@@ -358,23 +363,24 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = tag_log_.Recover(*txn); !s.ok()) return s;
   if (absl::Status s = staging_.Recover(*txn); !s.ok()) return s;
   // In the previous format every logged tag was counted in the aggregates' own log or blocks.
   if (absl::Status s =
-          aggregates_.Recover(*txn, legacy_aggregate_log, staging_.next_sequence() - 1);
+          aggregates_.Recover(*txn, legacy_aggregate_log, tag_log_.next_sequence() - 1);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = catalogue_.Recover(*txn, build_catalogue, staging_.next_sequence() - 1);
+  if (absl::Status s = catalogue_.Recover(*txn, build_catalogue, tag_log_.next_sequence() - 1);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = raw_tags_.Recover(*txn, staging_.next_sequence() == 1,
+  if (absl::Status s = raw_tags_.Recover(*txn, tag_log_.next_sequence() == 1,
                                          aggregates_.newest_time());
       !s.ok()) {
     return s;
   }
-  staging_.KeepLogFrom(std::min(aggregates_.LogNeededFrom(), catalogue_.LogNeededFrom()));
+  SetLogMarks();
   if (absl::Status s = txn->Commit(); !s.ok()) return s;
   writer_ = std::thread([this] { WriterLoop(); });
   return absl::OkStatus();
@@ -518,8 +524,13 @@ void DatabaseImpl::WriterLoop() {
     (void)raw;  // unmerged blocks and untrimmed minutes stay correct; retried next round
     // After the round's commit and folds, before the next Write: the one place the log's
     // trim bound follows the open minutes and the catalogue's mark.
-    staging_.KeepLogFrom(std::min(aggregates_.LogNeededFrom(), catalogue_.LogNeededFrom()));
+    SetLogMarks();
   }
+}
+
+void DatabaseImpl::SetLogMarks() {
+  tag_log_.SetNeededFrom(internal::TagLog::Consumer::kAggregates, aggregates_.LogNeededFrom());
+  tag_log_.SetNeededFrom(internal::TagLog::Consumer::kCatalogue, catalogue_.LogNeededFrom());
 }
 
 void DatabaseImpl::Answer(std::vector<WriteRequest*>& requests, const absl::Status& status) {
@@ -579,7 +590,8 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
                                      size_t fold_tags) {
   std::vector<TagIds> ids(tags.size());
   std::vector<AggregateDelta> deltas;
-  const uint64_t first_sequence = staging_.next_sequence();
+  const uint64_t first_sequence = tag_log_.next_sequence();
+  tag_log_.Begin();
   absl::Status status = [&]() -> absl::Status {
     absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
     if (!txn.ok()) return txn.status();
@@ -613,12 +625,14 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
   }();
   if (!status.ok()) {
     storage_.strings_pool.Rollback();
+    tag_log_.Rollback();
     staging_.Rollback();
     aggregates_.Rollback();
     raw_tags_.Rollback();
     return status;
   }
   storage_.strings_pool.Commit();
+  tag_log_.Commit();
   staging_.Commit();
   raw_tags_.Commit();
   aggregates_.Apply(deltas);
@@ -628,6 +642,7 @@ absl::Status DatabaseImpl::TryCommit(std::span<const UserTag* const> tags,
 
 absl::Status DatabaseImpl::FoldIdle() {
   for (;;) {
+    tag_log_.Begin();
     absl::Status status = [&]() -> absl::Status {
       absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
       if (!txn.ok()) return txn.status();
@@ -637,10 +652,12 @@ absl::Status DatabaseImpl::FoldIdle() {
       return txn->Commit();
     }();
     if (status.ok()) {
+      tag_log_.Commit();
       staging_.Commit();
       commits_.fetch_add(1, std::memory_order_relaxed);
       return status;
     }
+    tag_log_.Rollback();
     staging_.Rollback();
     if (!internal::IsMapFull(status)) return status;
     if (absl::Status grown = GrowMap(); !grown.ok()) return grown;
@@ -699,7 +716,7 @@ DatabaseStats DatabaseImpl::Stats() const {
     stats.commits_by_batch_size[i] = batch_sizes_[i].load(std::memory_order_relaxed);
   }
   stats.staged_profile_tags = staging_.staged_tags();
-  stats.profile_log_tags = staging_.log_tags();
+  stats.profile_log_tags = tag_log_.log_tags();
   stats.newest_time = aggregates_.newest_time();
   stats.open_minutes = aggregates_.open_minutes();
   internal::ReadScope scope(storage_);

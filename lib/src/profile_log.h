@@ -1,7 +1,6 @@
-// Internal: the tag log (LMDB `profile_log`), written once per commit by ProfileStaging and
-// read by both of its consumers: the staged profile lists (profile_staging.h) and the open
-// minutes of the aggregates (aggregate_index_impl.h). ProfileStaging trims it, never past the
-// oldest tag an open aggregate minute still needs (ProfileStaging::KeepLogFrom).
+// Internal: the tag log's format (LMDB `profile_log`) and its readers. TagLog (tag_log.h)
+// owns it — sequences, appends, and trimming only below what every consumer still needs;
+// its consumers (profile staging, the aggregates' open minutes, the catalogue) read it here.
 //
 // Layout: key = big-endian sequence of the commit's first tag, value = varint count, then
 // per tag: varint cookie length, cookie, action byte, zigzag varint time, body

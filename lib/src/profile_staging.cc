@@ -11,8 +11,6 @@
 namespace allezon::internal {
 namespace {
 
-constexpr std::string_view kNextSequenceKey = "profile_seq";
-
 // One staged entry in its packed in-memory form.
 void AppendPacked(uint64_t sequence, int64_t time, std::string_view body, std::string* out) {
   PutVarint(out, sequence);
@@ -52,25 +50,13 @@ absl::StatusOr<uint64_t> MergedSequence(const Txn& txn, const Storage& storage,
 }  // namespace
 
 absl::Status ProfileStaging::Recover(const Txn& txn) {
-  absl::StatusOr<std::string_view> stored_next = txn.Get(storage_->meta, kNextSequenceKey);
-  if (stored_next.ok()) {
-    if (stored_next->size() != 8) return absl::DataLossError("profile sequence damaged");
-    next_seq_ = GetBigEndian64(stored_next->data());
-  } else if (!absl::IsNotFound(stored_next.status())) {
-    return stored_next.status();
-  }
-
   absl::flat_hash_map<std::string, uint64_t> merged;  // key -> its record's merged sequence
   uint64_t oldest_staged = 0;
   uint64_t staged_tags = 0;
-  bool first_entry = true;
   absl::Status status = absl::OkStatus();
   std::string profile_key;
   absl::Status walked = ForEachLoggedTag(txn, storage_->profile_log, [&](const LoggedTag& tag) {
     if (!status.ok()) return;
-    if (first_entry) log_first_seq_ = tag.sequence;
-    first_entry = false;
-    next_seq_ = std::max(next_seq_, tag.sequence + 1);
     // The logged byte as it is (Action's underlying type is uint8_t, so any byte casts).
     AssignProfileKey(tag.cookie, static_cast<Action>(tag.action), &profile_key);
     auto [it, inserted] = merged.try_emplace(profile_key, 0);
@@ -89,17 +75,10 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
   });
   if (!walked.ok()) return walked;
   if (!status.ok()) return status;
-  if (first_entry) log_first_seq_ = next_seq_;
-  log_first_end_ = log_first_seq_;
-  if (!first_entry) {
-    absl::StatusOr<std::string_view> first_record =
-        txn.Get(storage_->profile_log, LogSequenceKey(log_first_seq_));
-    if (!first_record.ok()) return first_record.status();
-    ByteReader reader(*first_record);
-    log_first_end_ = log_first_seq_ + reader.Varint();
-  }
-  trim_target_ = (oldest_staged != 0 ? oldest_staged : next_seq_) - 1;
-  pass_start_seq_ = next_seq_ - 1;
+  const uint64_t next_seq = log_->next_sequence();
+  trim_target_ = (oldest_staged != 0 ? oldest_staged : next_seq) - 1;
+  log_->SetNeededFrom(TagLog::Consumer::kProfiles, trim_target_ + 1);
+  pass_start_seq_ = next_seq - 1;
   if (next_pass_.valid()) next_pass_.wait();
   next_pass_ = {};
   pass_keys_.clear();
@@ -110,7 +89,6 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
     return LmdbError(rc, "mdb_stat");
   }
   lists_.store(records.ms_entries);
-  log_tags_.store(next_seq_ - log_first_seq_);
   staged_keys_.store(staged_.size());
   return absl::OkStatus();
 }
@@ -147,15 +125,15 @@ void ProfileStaging::ResetPending() {
 absl::Status ProfileStaging::Write(const Txn& txn, std::span<const UserTag* const> tags,
                                    std::span<const TagIds> ids, size_t fold_tags) {
   ResetPending();
-  pending_.next_seq = next_seq_;
-  pending_.log_first_seq = log_first_seq_;
-  pending_.log_first_end = log_first_end_;
   pending_.pass_index = pass_index_;
   pending_.pass_start_seq = pass_start_seq_;
   pending_.trim_target = trim_target_;
   if (absl::Status s = Fold(txn, fold_tags, /*idle=*/tags.empty()); !s.ok()) return s;
   if (absl::Status s = FoldLongLists(txn, tags); !s.ok()) return s;
-  if (absl::Status s = TrimLog(txn, tags.size() + fold_tags + 1024); !s.ok()) return s;
+  // Log records every record now holds (this transaction's folds included) may go, unless
+  // another consumer still needs them.
+  log_->SetNeededFrom(TagLog::Consumer::kProfiles, pending_.trim_target + 1);
+  if (absl::Status s = log_->Trim(txn, tags.size() + fold_tags + 1024); !s.ok()) return s;
   return AppendToLog(txn, tags, ids);
 }
 
@@ -206,7 +184,7 @@ absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags, bool idle) {
     // pass starts over with the keys staged then (never within this transaction, so no key
     // is folded twice in one commit).
     pending_.trim_target = pending_.pass_start_seq;
-    pending_.pass_start_seq = next_seq_ - 1;
+    pending_.pass_start_seq = log_->next_sequence() - 1;
     pending_.pass_index = 0;
     pending_.pass_complete = true;
   } else {
@@ -289,72 +267,35 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::
   return txn.Put(storage_->profiles, key, merged);
 }
 
-absl::Status ProfileStaging::TrimLog(const Txn& txn, size_t max_tags) {
-  const uint64_t trim_through = std::min(pending_.trim_target, keep_log_from_ - 1);
-  if (trim_through < pending_.log_first_seq) return absl::OkStatus();
-  Cursor cursor;
-  if (absl::Status s = cursor.Open(txn, storage_->profile_log); !s.ok()) return s;
-  size_t trimmed = 0;
-  MDB_val key, value;
-  for (;;) {
-    absl::StatusOr<bool> found = cursor.Seek(MDB_FIRST, &key, &value);
-    if (!found.ok()) return found.status();
-    if (!*found) {
-      pending_.log_first_seq = pending_.next_seq;
-      pending_.log_first_end = pending_.next_seq;
-      return absl::OkStatus();
-    }
-    if (key.mv_size != 8) return absl::DataLossError("profile log damaged");
-    const uint64_t first_sequence = GetBigEndian64(static_cast<const char*>(key.mv_data));
-    ByteReader reader(ToView(value));
-    const uint64_t count = reader.Varint();
-    if (!reader.ok()) return absl::DataLossError("profile log damaged");
-    pending_.log_first_seq = first_sequence;
-    pending_.log_first_end = first_sequence + count;
-    if (first_sequence + count - 1 > trim_through || trimmed >= max_tags) {
-      return absl::OkStatus();
-    }
-    if (absl::Status s = cursor.DeleteCurrent(); !s.ok()) return s;
-    trimmed += static_cast<size_t>(count);
-  }
-}
-
 absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,
                                          std::span<const TagIds> ids) {
   if (tags.empty()) return absl::OkStatus();
-  const uint64_t first_sequence = pending_.next_seq;
-  std::string value;
-  value.reserve(16 + tags.size() * 48);
-  PutVarint(&value, tags.size());
-  std::string body;
+  bodies_.clear();
+  std::vector<size_t> ends(tags.size());
+  for (size_t i = 0; i < tags.size(); ++i) {
+    AppendBody(*tags[i], ids[i], &bodies_);
+    ends[i] = bodies_.size();
+  }
+  body_views_.resize(tags.size());
+  for (size_t i = 0, begin = 0; i < tags.size(); begin = ends[i++]) {
+    body_views_[i] = std::string_view(bodies_).substr(begin, ends[i] - begin);
+  }
+  absl::StatusOr<uint64_t> first_sequence = log_->Append(txn, tags, body_views_);
+  if (!first_sequence.ok()) return first_sequence.status();
   std::string& bytes = pending_.added_bytes;
   pending_.added.reserve(tags.size());
   for (size_t i = 0; i < tags.size(); ++i) {
     const UserTag& tag = *tags[i];
-    body.clear();
-    AppendBody(tag, ids[i], &body);
-    PutVarint(&value, tag.cookie.size());
-    value.append(tag.cookie);
-    value.push_back(static_cast<char>(tag.action));
-    PutVarint(&value, ZigZag(tag.time));
-    value.append(body);
     bytes.append(tag.cookie);
     bytes.push_back(static_cast<char>(tag.action));
     const size_t key_end = bytes.size();
-    AppendPacked(first_sequence + i, tag.time, body, &bytes);
+    AppendPacked(*first_sequence + i, tag.time, body_views_[i], &bytes);
     std::string* staged = staged_of_tag_[i];
     pending_.added.push_back(
         {key_end, bytes.size(),
          staged != nullptr && !pending_.folded_values.contains(staged) ? staged : nullptr});
   }
-  if (absl::Status s =
-          txn.Put(storage_->profile_log, LogSequenceKey(first_sequence), value, MDB_APPEND);
-      !s.ok()) {
-    return s;
-  }
-  pending_.next_seq = first_sequence + tags.size();
-  if (pending_.log_first_seq == first_sequence) pending_.log_first_end = pending_.next_seq;
-  return txn.Put(storage_->meta, kNextSequenceKey, LogSequenceKey(pending_.next_seq));
+  return absl::OkStatus();
 }
 
 void ProfileStaging::Commit() {
@@ -386,10 +327,6 @@ void ProfileStaging::Commit() {
       std::memory_order_relaxed);
   staged_keys_.store(staged_.size(), std::memory_order_relaxed);
   lists_.fetch_add(pending_.new_lists, std::memory_order_relaxed);
-  log_tags_.store(pending_.next_seq - pending_.log_first_seq, std::memory_order_relaxed);
-  next_seq_ = pending_.next_seq;
-  log_first_seq_ = pending_.log_first_seq;
-  log_first_end_ = pending_.log_first_end;
   pass_index_ = pending_.pass_index;
   if (pending_.pass_complete) pass_keys_.clear();
   pass_start_seq_ = pending_.pass_start_seq;

@@ -12,11 +12,12 @@
 // so a fold committed at any moment is neither missed nor counted twice. Recovery rebuilds
 // the staged entries from the log the same way.
 //
-// The log (profile_log.h) is shared with the aggregates, which replay their open minutes from
-// it: it is trimmed only up to the older of the two consumers' marks (KeepLogFrom).
+// The tag log (tag_log.h) is shared with the aggregates and the catalogue: staging is one of
+// its consumers, and its mark is the oldest sequence not yet in its record (a completed pass
+// moves it).
 //
 // Thread-safety: Recover, FoldQuota, Write, Commit and Rollback from the writer thread only
-// (Recover before it starts); CopyStaged from any thread inside a ReadScope.
+// (Recover before it starts, after the log's); CopyStaged from any thread inside a ReadScope.
 #ifndef ALLEZON_SRC_PROFILE_STAGING_H_
 #define ALLEZON_SRC_PROFILE_STAGING_H_
 
@@ -39,6 +40,7 @@
 #include "profile_log.h"
 #include "profile_record.h"
 #include "storage.h"
+#include "tag_log.h"
 
 namespace allezon::internal {
 
@@ -132,7 +134,9 @@ class StagedMap {
 
 class ProfileStaging {
  public:
-  explicit ProfileStaging(const Storage* storage) : storage_(storage) {}
+  // `log` must outlive the staging; the caller begins, commits and rolls back its
+  // transactions around Write.
+  ProfileStaging(const Storage* storage, TagLog* log) : storage_(storage), log_(log) {}
 
   // Rebuilds the staged entries from the log: those newer than their record's header.
   absl::Status Recover(const Txn& txn);
@@ -142,27 +146,20 @@ class ProfileStaging {
   size_t FoldQuota(size_t incoming);
 
   // Inside the writer's transaction: folds about `fold_tags` staged tags (whole keys, in key
-  // order, continuing the current pass), logs `tags` (`ids` parallel), trims log entries that
-  // every record already holds. Memory changes only at Commit.
+  // order, continuing the current pass), moves its mark in the log and trims it, logs `tags`
+  // (`ids` parallel). Memory changes only at Commit.
   absl::Status Write(const Txn& txn, std::span<const UserTag* const> tags,
                      std::span<const TagIds> ids, size_t fold_tags);
   // The transaction of the last Write committed (takes the lock exclusively) / aborted.
   void Commit();
   void Rollback() { ResetPending(); }
 
-  // True while staged tags or trimmable log entries remain for idle time to fold and trim.
+  // True while staged tags or log records the other consumers are done with remain for idle
+  // time to fold and trim (an idle pass moves staging's own mark).
   bool HasBacklog() const {
-    // The log is trimmed a commit's record at a time: the first record must end before
-    // both the newest sequence and the other consumer's mark.
     return staged_tags_.load(std::memory_order_relaxed) > 0 ||
-           (log_first_seq_ < next_seq_ && log_first_end_ <= std::min(next_seq_, keep_log_from_));
+           log_->HasTrimmable(TagLog::Consumer::kProfiles);
   }
-
-  // The sequence the next logged tag gets (until the next Commit).
-  uint64_t next_sequence() const { return next_seq_; }
-  // Another consumer of the log (the aggregates) still needs the tags from `sequence` on:
-  // trims stop before it. Writer thread.
-  void KeepLogFrom(uint64_t sequence) { keep_log_from_ = sequence; }
 
   // Inside a ReadScope (which holds storage.staging_mu shared from before its snapshot
   // began): the staged entries of `key`, into `out` (cleared first).
@@ -173,8 +170,6 @@ class ProfileStaging {
   // (cookie, action) lists in records; a list whose tags are all still staged counts once
   // folded (looking every new key up to count it at once cost a B-tree walk per tag).
   uint64_t lists() const { return lists_.load(std::memory_order_relaxed); }
-  // Tags the log holds (logged and not yet trimmed).
-  uint64_t log_tags() const { return log_tags_.load(std::memory_order_relaxed); }
 
  private:
   // A tag of the batch: its key and packed staged entry, one after the other in
@@ -196,9 +191,6 @@ class ProfileStaging {
     uint64_t new_lists = 0;
     std::string added_bytes;
     std::vector<AddedTag> added;
-    uint64_t next_seq = 0;
-    uint64_t log_first_seq = 0;
-    uint64_t log_first_end = 0;
     size_t pass_index = 0;
     bool pass_complete = false;
     uint64_t pass_start_seq = 0;
@@ -215,9 +207,9 @@ class ProfileStaging {
                        size_t* tags_folded);
   absl::Status AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,
                            std::span<const TagIds> ids);
-  absl::Status TrimLog(const Txn& txn, size_t max_tags);
 
   const Storage* storage_;
+  TagLog* const log_;
 
   // Key -> packed entries in sequence order: varint sequence, zigzag varint time, varint
   // body length, body. Written by the writer under storage_->staging_mu exclusively, read under it
@@ -226,12 +218,8 @@ class ProfileStaging {
   std::atomic<uint64_t> staged_tags_{0};
   std::atomic<uint64_t> staged_keys_{0};
   std::atomic<uint64_t> lists_{0};
-  std::atomic<uint64_t> log_tags_{0};
 
   // Writer-thread state (committed values; Pending holds the transaction's).
-  uint64_t next_seq_ = 1;       // sequence of the next tag logged
-  uint64_t log_first_seq_ = 1;  // the oldest sequence the log may still hold
-  uint64_t log_first_end_ = 1;  // the sequence after the log's first record
   // The folding pass: the staged entries when it began, in key order (a key is erased only
   // once the pass is past it, so the entries from pass_index_ on are live), and where it
   // resumes. Keys staged later wait for the next pass. Empty until a pass begins.
@@ -241,13 +229,15 @@ class ProfileStaging {
   std::future<std::vector<StagedMap::OrderedEntry>> next_pass_;
   size_t pass_index_ = 0;
   uint64_t pass_start_seq_ = 0;          // the newest sequence when the current pass began
-  uint64_t trim_target_ = 0;             // log tags up to this sequence are in their records
-  uint64_t keep_log_from_ = UINT64_MAX;  // KeepLogFrom
+  uint64_t trim_target_ = 0;  // log tags up to this sequence are in their records
   double fold_credit_ = 0;
   Pending pending_;
   // Per tag of the batch being written: its key's staged value before the transaction, or
   // nullptr (found once by FoldLongLists, used by AppendToLog).
   std::vector<std::string*> staged_of_tag_;
+  // AppendToLog's tag bodies, kept between calls.
+  std::string bodies_;
+  std::vector<std::string_view> body_views_;
   // FoldKey's buffers, kept between calls.
   std::vector<RecordEntry> fold_stored_;
   std::vector<RecordEntry> fold_added_;
