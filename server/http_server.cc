@@ -99,6 +99,7 @@ struct Connection {
   bool peer_closed = false, dead = false, scheduled = false, unregistered = false;
   std::shared_ptr<BodyStream> stream;  // a streamed answer being sent (it holds one `awaiting`)
   bool stream_close = false;           // close once the stream ends
+  bool reset_on_close = false;         // a body cut short: close with a reset (HTTP/1.0 sees it)
   std::string remote_ip;
   int remote_port = -1;
 
@@ -583,6 +584,10 @@ class HttpServer::Loop {
         c.out_pos = 0;
         stream->ready.clear();
       } else {
+        // The part already sent goes first: a client that is always behind would otherwise
+        // keep the whole body here (out only empties when everything is sent).
+        c.out.erase(0, c.out_pos);
+        c.out_pos = 0;
         c.out.append(stream->ready);
         stream->ready.clear();
       }
@@ -595,7 +600,9 @@ class HttpServer::Loop {
     stream->connection = nullptr;
     c.stream.reset();
     c.slow = false;
-    // Cut short: close without the last chunk, so that the client sees the body is incomplete.
+    // Cut short: close without the last chunk (and with a reset, which an HTTP/1.0 client,
+    // whose body ends at the close, can tell from a complete body).
+    if (!complete) c.reset_on_close = true;
     if (!complete || c.stream_close) c.close_after_flush = true;
     std::vector<Connection*> ignored;
     Answered(c, answered != nullptr ? answered : &ignored);
@@ -700,7 +707,12 @@ class HttpServer::Loop {
       if (!c.unregistered) {
         ::epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd, nullptr);
         c.unregistered = true;
-        if (c.stream) c.stream->Cancel();  // finished (and freed) once the producer returns
+      }
+      if (c.stream) {
+        // Its producer stops (or has stopped: then the bytes it left are dropped and the
+        // stream ends here, as no notification will come again); freed once it has.
+        c.stream->Cancel();
+        Pull(c, nullptr);
       }
       if (c.awaiting > 0) {  // freed once its answers' outcome is in
         ++it;
@@ -713,6 +725,13 @@ class HttpServer::Loop {
   }
 
   void Close(Connection& c) {
+    if (c.reset_on_close) {
+      const linger reset{1, 0};
+      ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      ::close(c.fd);
+      if (c.counted) server_->counters_.active.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
     ::shutdown(c.fd, SHUT_RDWR);
     ::close(c.fd);
     if (c.counted) server_->counters_.active.fetch_sub(1, std::memory_order_relaxed);
@@ -849,7 +868,10 @@ bool HttpServer::Run() {
   std::vector<std::thread> threads;
   for (auto& loop : loops_) threads.emplace_back([&loop] { loop->Run(); });
   for (std::thread& t : threads) t.join();
-  streams_->StopAll();  // their connections are closed: no producer may wait on them
+  // The worker's job and the producers may use what the handlers use (the Database), which
+  // the caller may close once Run returns: both end here. Their connections are closed.
+  worker_.reset();
+  streams_->StopAll();
   ::close(listen_fd_);
   listen_fd_ = -1;
   return true;

@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <string_view>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "log.h"
@@ -35,6 +36,8 @@ void Produce(BodyStream& stream, const BodyProducer& producer, bool chunked,
     complete = producer(write);
   } catch (const std::exception& e) {
     LogLine(LogLevel::kError, "streamed answer's producer threw").Add("what", e.what());
+  } catch (...) {
+    LogLine(LogLevel::kError, "streamed answer's producer threw");
   }
   {
     std::lock_guard<std::mutex> lock(stream.mutex);
@@ -53,10 +56,14 @@ std::shared_ptr<BodyStream> StreamThreads::Start(BodyProducer producer, bool chu
   JoinFinished();
   if (stopped_ || running_.size() >= max_streams_) return nullptr;
   auto stream = std::make_shared<BodyStream>();
-  std::thread thread([stream, producer = std::move(producer), chunked, to = std::move(to)] {
-    Produce(*stream, producer, chunked, [&] { to->StreamReady(stream); });
-  });
-  running_.push_back({std::move(thread), stream});
+  try {
+    std::thread thread([stream, producer = std::move(producer), chunked, to = std::move(to)] {
+      Produce(*stream, producer, chunked, [&] { to->StreamReady(stream); });
+    });
+    running_.push_back({std::move(thread), stream});
+  } catch (const std::system_error&) {  // no thread to be had: refused like a full house
+    return nullptr;
+  }
   return stream;
 }
 
@@ -113,7 +120,7 @@ void HttpWorker::Run() {
     {
       std::unique_lock<std::mutex> lock(mutex_);
       cond_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;
+      if (stop_) return;  // the jobs left are dropped: their connections are closing
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }

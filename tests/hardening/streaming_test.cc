@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -33,6 +34,7 @@ constexpr long kPausedGrowthKb = 12 * 1024;
 #endif
 constexpr int kVictimTags = 2;  // the Victim's own VIEW and BUY
 const char* kWholeDay = "2022-03-01T00:00:00.000_2022-03-02T00:00:00.000";
+const char* kFourHours = "2022-03-01T01:00:00.000_2022-03-01T05:00:00.000";  // about 4.7 MB
 
 // A field of /proc/<pid>/status in kB ("RssAnon").
 long StatusKb(pid_t pid, const std::string& field) {
@@ -160,13 +162,18 @@ TEST_SUITE("streaming") {
     // Read slowly (a pause every 2 MiB, under the write timeout), then compare with the body
     // a fast client gets.
     std::string body;
+    long reading_kb = paused_kb;
     while (!DecodeChunked(raw, &body)) {
       const size_t before = raw.size();
       REQUIRE_MESSAGE(ReadInto(fd, &raw, raw.size() + (2 << 20), Scaled(seconds(20))),
                       "connection closed after " << raw.size() << " bytes");
       REQUIRE(raw.size() > before);
       std::this_thread::sleep_for(milliseconds(20));
+      reading_kb = std::max(reading_kb, StatusKb(pid, "RssAnon"));
     }
+    // A reader that is always behind must not make the server keep what it has sent.
+    INFO("RssAnon while reading slowly: up to " << reading_kb << " kB");
+    CHECK(reading_kb - idle_kb < kPausedGrowthKb);
     ::close(fd);
     HttpResponse fast = v.http.Get(std::string("/export?time_range=") + kWholeDay);
     REQUIRE(fast.status == 200);
@@ -211,6 +218,16 @@ TEST_SUITE("streaming") {
       CHECK_FALSE(DecodeChunked(rest, &body));
       ::close(stalled[i]);
     }
+    // An export the producer finishes while megabytes still wait to be sent, to a client that
+    // then reads nothing: the connection is closed after the write timeout all the same.
+    const int finished = Open(v.server.port(), ExportRequest(kFourHours));
+    std::this_thread::sleep_for(Scaled(seconds(3)));  // past --write-timeout 1
+    std::string rest, body;
+    CHECK_FALSE(ReadInto(finished, &rest, SIZE_MAX, Scaled(seconds(10))));
+    CHECK(StatusOf(rest) == 200);
+    CHECK_FALSE(DecodeChunked(rest, &body));
+    ::close(finished);
+
     HttpResponse again = v.http.Get(std::string("/export?time_range=") + kWholeDay);
     CHECK(again.status == 200);
     CHECK(std::count(again.body.begin(), again.body.end(), '\n') == kTags + kVictimTags);
