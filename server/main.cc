@@ -97,7 +97,7 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
        "more = fewer disk writes, ~80 B of memory each (default 1000000)",
        [&db](std::string_view v) {
          if (!ParseInt64Flag(v, 0, int64_t{1} << 40, &staging_tags)) return false;
-         db.profile_staging_tags = static_cast<uint64_t>(staging_tags);
+         db.tuning.profile_staging_tags = static_cast<uint64_t>(staging_tags);
          return true;
        }},
       {"retention-hours", "H", "1-minute aggregates kept behind the newest event time (default 24)",
@@ -146,7 +146,7 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
       {"initial-map-size-mb", "MB", "initial LMDB map size; it doubles as needed (default 256)",
        [&db](std::string_view v) {
          if (!ParseInt64Flag(v, 1, int64_t{1} << 30, &initial_map_mb)) return false;
-         db.initial_map_size = static_cast<uint64_t>(initial_map_mb) << 20;
+         db.tuning.initial_map_size = static_cast<uint64_t>(initial_map_mb) << 20;
          return true;
        }},
       {"max-map-size-mb", "MB",
@@ -286,8 +286,8 @@ int Run(int argc, char** argv) {
   }
 
   // Every event loop and the worker may hold a read transaction at once.
-  options.database.max_readers = std::max<uint32_t>(
-      options.database.max_readers, static_cast<uint32_t>(options.event_loops) + 64);
+  options.database.tuning.max_readers = std::max<uint32_t>(
+      options.database.tuning.max_readers, static_cast<uint32_t>(options.event_loops) + 64);
   std::unique_ptr<cluster::ClusterNode> cluster_node;
   absl::StatusOr<std::unique_ptr<Database>> database = std::unique_ptr<Database>();
   if (!options.cluster_file.empty() || !options.node_id.empty()) {
@@ -391,10 +391,10 @@ int Run(int argc, char** argv) {
       .Add("event_loops", options.event_loops)
       .Add("max_connections", options.max_connections)
       .Add("profile_cap", static_cast<int64_t>(options.database.profile_cap))
-      .Add("profile_staging_tags", static_cast<uint64_t>(options.database.profile_staging_tags))
+      .Add("profile_staging_tags", static_cast<uint64_t>(options.database.tuning.profile_staging_tags))
       .Add("retention_ms", options.database.retention_ms)
       .Add("sync", options.database.sync)
-      .Add("initial_map_size", static_cast<uint64_t>(options.database.initial_map_size))
+      .Add("initial_map_size", static_cast<uint64_t>(options.database.tuning.initial_map_size))
       .Add("max_map_size", static_cast<uint64_t>(options.database.max_map_size))
       .Add("max_body_bytes", options.max_body_bytes)
       .Add("max_query_body_bytes", options.max_query_body_bytes)

@@ -61,7 +61,7 @@ class TempDatabase {
     Options options;
     options.data_dir = dir_;
     options.sync = false;  // filling only: the queries are what is measured
-    options.initial_map_size = 1ULL << 30;
+    options.tuning.initial_map_size = 1ULL << 30;
     auto db = Database::Open(options);
     Check(db.status(), "open");
     db_ = std::move(*db);

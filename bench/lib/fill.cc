@@ -96,8 +96,8 @@ int main(int argc, char** argv) {
   allezon::Options options;
   options.data_dir = dir;
   options.sync = sync;
-  options.sync_meta_every_commit = two_flushes;
-  if (staging >= 0) options.profile_staging_tags = static_cast<uint64_t>(staging);
+  options.tuning.sync_meta_every_commit = two_flushes;
+  if (staging >= 0) options.tuning.profile_staging_tags = static_cast<uint64_t>(staging);
   auto opened = allezon::Database::Open(options);
   if (!opened.ok()) {
     std::fprintf(stderr, "open: %s\n", std::string(opened.status().message()).c_str());

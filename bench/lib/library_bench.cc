@@ -61,7 +61,7 @@ class TempDatabase {
     Options options;
     options.data_dir = dir_;
     options.sync = sync;
-    options.initial_map_size = 1ULL << 30;
+    options.tuning.initial_map_size = 1ULL << 30;
     auto db = Database::Open(options);
     if (!db.ok()) {
       std::fprintf(stderr, "open %s: %s\n", dir_.c_str(), std::string(db.status().message()).c_str());

@@ -70,8 +70,8 @@ int Main(int argc, char** argv) {
     Options options;
     options.data_dir = dir;
     options.sync = false;  // filling only: the queries are what is measured
-    options.initial_map_size = 1ULL << 30;
-    options.aggregate_fold_interval_ms = 0;
+    options.tuning.initial_map_size = 1ULL << 30;
+    options.tuning.aggregate_fold_interval_ms = 0;
     absl::StatusOr<std::unique_ptr<Database>> opened = Database::Open(options);
     Check(opened.status(), "open");
     Database& db = **opened;

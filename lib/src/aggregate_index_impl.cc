@@ -280,7 +280,7 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
   std::vector<int64_t> due;
   {
     std::shared_lock lock(mu_);
-    if (!force && now - last_maintenance_ms_ < storage_->options.aggregate_fold_interval_ms &&
+    if (!force && now - last_maintenance_ms_ < storage_->options.tuning.aggregate_fold_interval_ms &&
         open_.size() <= kMaxOpenMinutes) {
       return absl::OkStatus();
     }
@@ -288,7 +288,7 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
     for (const auto& [minute, cells] : open_) {
       // A minute leaving the retention is folded too: its coarse buckets keep its counts.
       if (force || minute < retained[0] ||
-          minute + kMillisPerMinute + storage_->options.aggregate_fold_delay_ms <= newest) {
+          minute + kMillisPerMinute + storage_->options.tuning.aggregate_fold_delay_ms <= newest) {
         due.push_back(minute);
       } else {
         young.push_back(minute);
@@ -306,7 +306,7 @@ absl::Status AggregateIndexImpl::Maintain(bool force) {
   // past its retention, but never before the level above has rolled them up.
   std::array<EpochMillis, kLevels> roll_to = rolled_through_;
   if (newest != kMinTime) {
-    const int64_t settled = newest - storage_->options.aggregate_fold_delay_ms;
+    const int64_t settled = newest - storage_->options.tuning.aggregate_fold_delay_ms;
     for (int level = 1; level < kLevels; ++level) {
       int64_t target = BucketStartOf(settled, level);
       if (level > 1) target = std::min(target, BucketStartOf(roll_to[level - 1], level));

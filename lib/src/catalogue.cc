@@ -103,7 +103,7 @@ absl::Status Catalogue::WriteDirty(const Txn& txn, uint64_t through) const {
 absl::Status Catalogue::Maintain(bool force) {
   if (applied_through_ <= flushed_through_) return absl::OkStatus();
   const int64_t now = NowMillis();
-  if (!force && now - last_flush_ms_ < storage_->options.aggregate_fold_interval_ms) {
+  if (!force && now - last_flush_ms_ < storage_->options.tuning.aggregate_fold_interval_ms) {
     return absl::OkStatus();
   }
   last_flush_ms_ = now;

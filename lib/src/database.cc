@@ -79,21 +79,21 @@ absl::Status ValidateOptions(const Options& options) {
                                                      " retention must be at least one bucket"));
     }
   }
-  if (options.aggregate_fold_delay_ms < 0 || options.aggregate_fold_interval_ms < 0) {
+  if (options.tuning.aggregate_fold_delay_ms < 0 || options.tuning.aggregate_fold_interval_ms < 0) {
     return absl::InvalidArgumentError("aggregate fold delay and interval must be >= 0");
   }
-  if (options.max_batch_tags < 1) return absl::InvalidArgumentError("max_batch_tags must be >= 1");
+  if (options.tuning.max_batch_tags < 1) return absl::InvalidArgumentError("max_batch_tags must be >= 1");
 
   if (options.max_query_buckets < 1) {
     return absl::InvalidArgumentError("max_query_buckets must be >= 1");
   }
-  if (options.initial_map_size < (1u << 20)) {
+  if (options.tuning.initial_map_size < (1u << 20)) {
     return absl::InvalidArgumentError("initial_map_size must be at least 1 MiB");
   }
-  if (options.max_map_size != 0 && options.max_map_size < options.initial_map_size) {
+  if (options.max_map_size != 0 && options.max_map_size < options.tuning.initial_map_size) {
     return absl::InvalidArgumentError("max_map_size must be 0 or >= initial_map_size");
   }
-  if (options.max_readers < 1) return absl::InvalidArgumentError("max_readers must be >= 1");
+  if (options.tuning.max_readers < 1) return absl::InvalidArgumentError("max_readers must be >= 1");
   if (options.raw_retention_ms < 0) {
     return absl::InvalidArgumentError("raw_retention_ms must be >= 0");
   }
@@ -245,14 +245,14 @@ absl::Status DatabaseImpl::OpenEnvironment(const Options& options) {
     return LmdbError(rc, "mdb_env_create");
   }
   mdb_env_set_maxdbs(storage_.env, 16);
-  mdb_env_set_maxreaders(storage_.env, options.max_readers);
-  mdb_env_set_mapsize(storage_.env, options.initial_map_size);
+  mdb_env_set_maxreaders(storage_.env, options.tuning.max_readers);
+  mdb_env_set_mapsize(storage_.env, options.tuning.initial_map_size);
   // MDB_NOTLS: read transactions belong to the caller, not the thread, which suits thread
   // pools. Another process may not share the lock file anyway (LOCK above).
   unsigned flags = MDB_NOTLS | MDB_NOMEMINIT;
   if (!options.sync) {
     flags |= MDB_NOSYNC;
-  } else if (!options.sync_meta_every_commit) {
+  } else if (!options.tuning.sync_meta_every_commit) {
     // One flush per commit: the meta page is written but not flushed, and the next commit's
     // flush (or an explicit one) makes it durable; the writer answers a commit's tags only
     // then (WriterLoop). README "Durability guarantee".
@@ -447,11 +447,11 @@ void DatabaseImpl::WriterLoop() {
     return !queue_.empty() || closing_;
   };
   const auto idle_wait =
-      std::chrono::milliseconds(std::max<int64_t>(10, storage_.options.aggregate_fold_interval_ms));
+      std::chrono::milliseconds(std::max<int64_t>(10, storage_.options.tuning.aggregate_fold_interval_ms));
   std::vector<WriteRequest*> batch;
   // Committed, not yet answered: their meta page is not known to be on disk yet.
   std::vector<WriteRequest*> unflushed;
-  const bool defer_meta_flush = storage_.options.sync && !storage_.options.sync_meta_every_commit;
+  const bool defer_meta_flush = storage_.options.sync && !storage_.options.tuning.sync_meta_every_commit;
   bool folding_idle = false;  // folding staged profile tags while no writes wait
   for (;;) {
     batch.clear();
@@ -468,7 +468,7 @@ void DatabaseImpl::WriterLoop() {
       }
       size_t tags = 0;
       while (!queue_.empty() && (batch.empty() || tags + queue_.front()->tags.size() <=
-                                                      storage_.options.max_batch_tags)) {
+                                                      storage_.options.tuning.max_batch_tags)) {
         tags += queue_.front()->tags.size();
         batch.push_back(queue_.front());
         queue_.pop_front();
@@ -646,7 +646,7 @@ absl::Status DatabaseImpl::FoldIdle() {
     absl::Status status = [&]() -> absl::Status {
       absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
       if (!txn.ok()) return txn.status();
-      if (absl::Status s = staging_.Write(*txn, {}, {}, storage_.options.max_batch_tags); !s.ok()) {
+      if (absl::Status s = staging_.Write(*txn, {}, {}, storage_.options.tuning.max_batch_tags); !s.ok()) {
         return s;
       }
       return txn->Commit();

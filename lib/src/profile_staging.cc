@@ -95,12 +95,12 @@ absl::Status ProfileStaging::Recover(const Txn& txn) {
 
 size_t ProfileStaging::FoldQuota(size_t incoming) {
   const uint64_t staged = staged_tags_.load(std::memory_order_relaxed);
-  const size_t most = storage_->options.max_batch_tags;
+  const size_t most = storage_->options.tuning.max_batch_tags;
   if (staged == 0) {
     fold_credit_ = 0;
     return 0;
   }
-  const uint64_t budget = storage_->options.profile_staging_tags;
+  const uint64_t budget = storage_->options.tuning.profile_staging_tags;
   if (budget == 0) return most;
   // Folding incoming × (staged / budget) keeps the staged set near the budget: below it
   // fewer are folded than arrive, above it more.

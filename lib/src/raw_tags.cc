@@ -294,7 +294,7 @@ void RawTags::Commit() {
 absl::Status RawTags::Maintain(EpochMillis newest, bool force) {
   if (!enabled()) return absl::OkStatus();
   const int64_t now = SteadyMillis();
-  if (!force && now - last_maintain_ms_ < storage_->options.aggregate_fold_interval_ms) {
+  if (!force && now - last_maintain_ms_ < storage_->options.tuning.aggregate_fold_interval_ms) {
     return absl::OkStatus();
   }
   last_maintain_ms_ = now;

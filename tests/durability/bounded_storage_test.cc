@@ -151,14 +151,14 @@ TEST_SUITE("bounded") {
     allezon::Options options;
     options.data_dir = (dir.path() / "data").string();
     options.profile_cap = kCap;
-    options.aggregate_fold_delay_ms = 0;
-    options.aggregate_fold_interval_ms = 0;
+    options.tuning.aggregate_fold_delay_ms = 0;
+    options.tuning.aggregate_fold_interval_ms = 0;
     // The coarse buckets kept no longer than the minutes either, so that every level's
     // retention is exercised: they grow for their own (months-long) retention otherwise.
     options.retention_15m_ms = options.retention_ms;
     options.retention_1h_ms = options.retention_ms;
     options.retention_1d_ms = options.retention_ms;
-    options.initial_map_size = 64ULL << 20;
+    options.tuning.initial_map_size = 64ULL << 20;
     auto opened = allezon::Database::Open(options);
     REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
     std::unique_ptr<allezon::Database> db = std::move(*opened);

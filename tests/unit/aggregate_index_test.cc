@@ -143,11 +143,11 @@ TEST_CASE("every filter subset matches the SQL model, in memory, folded and afte
   SUBCASE("open minutes in memory") {}
   SUBCASE("minutes folded as soon as they close") {
     fold_eagerly = true;
-    options.aggregate_fold_delay_ms = 0;
-    options.aggregate_fold_interval_ms = 0;
+    options.tuning.aggregate_fold_delay_ms = 0;
+    options.tuning.aggregate_fold_interval_ms = 0;
   }
   SUBCASE("profiles fold at once, so only the aggregates keep the log's open minutes") {
-    options.profile_staging_tags = 0;
+    options.tuning.profile_staging_tags = 0;
   }
   std::mt19937_64 random(11);
   Model model;
@@ -193,8 +193,8 @@ TEST_CASE("aggregates older than the retention are dropped; recent ones stay exa
   TempDir dir;
   Options options = TestOptions(dir.path());
   options.retention_ms = 10 * 60000;
-  options.aggregate_fold_delay_ms = 0;
-  options.aggregate_fold_interval_ms = 0;
+  options.tuning.aggregate_fold_delay_ms = 0;
+  options.tuning.aggregate_fold_interval_ms = 0;
   auto db = OpenOrDie(options);
   for (int minute = 0; minute < 30; ++minute) {
     REQUIRE(db->AddTag(MakeTag(kStreamStart + minute * 60000 + 10, "c", Action::kView, 2)).ok());

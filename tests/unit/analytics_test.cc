@@ -31,8 +31,8 @@ constexpr EpochMillis kMinute = kMillisPerMinute;
 // and minutes that are both (tags that arrived after their minute was folded).
 Options EagerOptions(const std::string& dir) {
   Options options = TestOptions(dir);
-  options.aggregate_fold_delay_ms = 0;
-  options.aggregate_fold_interval_ms = 0;
+  options.tuning.aggregate_fold_delay_ms = 0;
+  options.tuning.aggregate_fold_interval_ms = 0;
   return options;
 }
 

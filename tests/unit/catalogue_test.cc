@@ -184,9 +184,9 @@ TEST_CASE("the catalogue survives a crash: what was flushed, and the log's tags 
     CAPTURE(flush_interval_ms);
     TempDir dir;
     Options options = TestOptions(dir.path());
-    options.aggregate_fold_interval_ms = flush_interval_ms;  // 1 h: nothing flushed
-    options.aggregate_fold_delay_ms = 0;
-    options.profile_staging_tags = 0;  // the log trimmed as soon as nothing else needs it
+    options.tuning.aggregate_fold_interval_ms = flush_interval_ms;  // 1 h: nothing flushed
+    options.tuning.aggregate_fold_delay_ms = 0;
+    options.tuning.profile_staging_tags = 0;  // the log trimmed as soon as nothing else needs it
     // 100 minutes: past the 64 open minutes the aggregates fold (and release the log) even
     // when their interval has not passed, so only the catalogue's mark keeps the log then.
     const std::vector<UserTag> tags = CrashStream(static_cast<int>(flush_interval_ms), 100);

@@ -60,7 +60,7 @@ TEST_CASE("a foreign or damaged data directory is a clear error") {
 TEST_CASE("the map grows by itself; a maximum size gives ResourceExhausted until raised") {
   TempDir dir;
   Options options = TestOptions(dir.path());
-  options.initial_map_size = 1 << 20;
+  options.tuning.initial_map_size = 1 << 20;
   options.max_map_size = 4 << 20;
   auto db = OpenOrDie(options);
   int stored = 0;

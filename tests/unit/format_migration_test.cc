@@ -87,10 +87,10 @@ int64_t Count(const Database& db, EpochMillis minute, Action action) {
 TEST_CASE("a database of the previous format is converted in place, nothing counted twice") {
   TempDir dir;
   Options eager = TestOptions(dir.path());
-  eager.aggregate_fold_delay_ms = 0;
-  eager.aggregate_fold_interval_ms = 0;
+  eager.tuning.aggregate_fold_delay_ms = 0;
+  eager.tuning.aggregate_fold_interval_ms = 0;
   Options lazy = TestOptions(dir.path());
-  lazy.aggregate_fold_delay_ms = 3'600'000;  // nothing folds while the test runs
+  lazy.tuning.aggregate_fold_delay_ms = 3'600'000;  // nothing folds while the test runs
   const EpochMillis m0 = kStreamStart, m1 = m0 + kMinute, m2 = m0 + 2 * kMinute,
                     m5 = m0 + 5 * kMinute;
   // Tags still open (in the old format: in agg_log) at the end, with their action.
@@ -177,7 +177,7 @@ std::string DescribeCatalogue(const Database& db, Dimension dimension) {
 TEST_CASE("a database without a catalogue (allezon/3) gets one built from the tags it holds") {
   TempDir dir;
   Options options = TestOptions(dir.path());
-  options.profile_staging_tags = 0;  // some tags folded into their lists, some only logged
+  options.tuning.profile_staging_tags = 0;  // some tags folded into their lists, some only logged
   std::vector<UserTag> tags;
   for (int i = 0; i < 40; ++i) {
     tags.push_back(MakeTag(kStreamStart + i * 1000, "c" + std::to_string(i % 7),
@@ -215,8 +215,8 @@ TEST_CASE("a database without a catalogue (allezon/3) gets one built from the ta
 TEST_CASE("an allezon/4 database (no rollups) gets its coarse buckets from its minutes") {
   TempDir dir;
   Options options = TestOptions(dir.path());
-  options.aggregate_fold_delay_ms = 0;
-  options.aggregate_fold_interval_ms = 0;
+  options.tuning.aggregate_fold_delay_ms = 0;
+  options.tuning.aggregate_fold_interval_ms = 0;
   const EpochMillis hour = 3'600'000;
   {
     auto db = OpenOrDie(options);

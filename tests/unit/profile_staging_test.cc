@@ -101,9 +101,9 @@ TEST_CASE("staged, folded and recovered tags answer like a plain merge") {
     TempDir dir;
     Options options = TestOptions(dir.path());
     options.profile_cap = kCap;
-    options.profile_staging_tags = budget;
-    options.max_batch_tags = 16;  // folds of at most 16 tags: passes take many commits
-    options.aggregate_fold_interval_ms = 60'000;  // no idle folding until asked for below
+    options.tuning.profile_staging_tags = budget;
+    options.tuning.max_batch_tags = 16;  // folds of at most 16 tags: passes take many commits
+    options.tuning.aggregate_fold_interval_ms = 60'000;  // no idle folding until asked for below
     std::mt19937_64 random(budget + 1);
     Model model;
     int64_t serial = 0;
@@ -117,7 +117,7 @@ TEST_CASE("staged, folded and recovered tags answer like a plain merge") {
       if (budget != 0) CHECK(db->Stats().staged_profile_tags > 0);
     }
     // Idle folding drains the staged tags and the log; answers do not change.
-    options.aggregate_fold_interval_ms = 0;
+    options.tuning.aggregate_fold_interval_ms = 0;
     auto db = OpenOrDie(options);
     WaitForIdleFolds(*db);
     CHECK(db->Stats().staged_profile_tags == 0);
@@ -147,8 +147,8 @@ TEST_CASE("passes over tens of thousands of keys (sorted on a thread) answer lik
   TempDir dir;
   Options options = TestOptions(dir.path());
   options.profile_cap = kCap;
-  options.profile_staging_tags = 30'000;
-  options.aggregate_fold_interval_ms = 60'000;
+  options.tuning.profile_staging_tags = 30'000;
+  options.tuning.aggregate_fold_interval_ms = 60'000;
   std::mt19937_64 random(99);
   Model model;
   int64_t serial = 0;
@@ -174,7 +174,7 @@ TEST_CASE("passes over tens of thousands of keys (sorted on a thread) answer lik
   }
   // Most keys hold one staged tag, so this many staged tags means passes of > 16,384 keys.
   CHECK(most_staged > 25'000);
-  options.aggregate_fold_interval_ms = 0;
+  options.tuning.aggregate_fold_interval_ms = 0;
   auto db = OpenOrDie(options);
   WaitForIdleFolds(*db);
   CHECK(db->Stats().staged_profile_tags == 0);
@@ -187,8 +187,8 @@ TEST_CASE("the profile log is trimmed once its tags are in their lists") {
   TempDir dir;
   Options options = TestOptions(dir.path());
   options.profile_cap = kCap;
-  options.profile_staging_tags = 100;
-  options.aggregate_fold_interval_ms = 0;
+  options.tuning.profile_staging_tags = 100;
+  options.tuning.aggregate_fold_interval_ms = 0;
   std::mt19937_64 random(3);
   Model model;
   int64_t serial = 0;
@@ -209,8 +209,8 @@ TEST_CASE("a very active cookie's staged tags are folded out of turn") {
   TempDir dir;
   Options options = TestOptions(dir.path());
   options.profile_cap = kCap;
-  options.profile_staging_tags = uint64_t{1} << 40;  // the pass alone would never fold
-  options.aggregate_fold_interval_ms = 60'000;
+  options.tuning.profile_staging_tags = uint64_t{1} << 40;  // the pass alone would never fold
+  options.tuning.aggregate_fold_interval_ms = 60'000;
   auto db = OpenOrDie(options);
   std::mt19937_64 random(5);
   Model model;
@@ -237,9 +237,9 @@ TEST_CASE("readers racing folds never miss an acknowledged tag nor see one twice
   TempDir dir;
   Options options = TestOptions(dir.path());
   options.profile_cap = 1000;  // nothing drops out: every acknowledged tag must be there
-  options.profile_staging_tags = 20;  // folds at nearly every commit, passes wrap constantly
-  options.max_batch_tags = 8;
-  options.aggregate_fold_interval_ms = 0;  // and idle folds between bursts
+  options.tuning.profile_staging_tags = 20;  // folds at nearly every commit, passes wrap constantly
+  options.tuning.max_batch_tags = 8;
+  options.tuning.aggregate_fold_interval_ms = 0;  // and idle folds between bursts
   auto db = OpenOrDie(options);
   constexpr int kCookies = 6;
   constexpr int kWriters = 3;
@@ -307,7 +307,7 @@ TEST_CASE("readers racing folds never miss an acknowledged tag nor see one twice
 TEST_CASE("a damaged list is rebuilt from new tags instead of blocking every commit") {
   TempDir dir;
   Options options = TestOptions(dir.path());
-  options.profile_staging_tags = 0;  // fold at the next commit
+  options.tuning.profile_staging_tags = 0;  // fold at the next commit
   {
     auto db = OpenOrDie(options);
     REQUIRE(db->AddTag(MakeTag(kStreamStart, "victim")).ok());

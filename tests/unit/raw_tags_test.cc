@@ -34,7 +34,7 @@ std::vector<UserTag> ExportAll(const Database& db, TimeRange range, absl::Status
 Options RawOptions(const std::string& dir) {
   Options options = TestOptions(dir);
   options.raw_retention_ms = 2 * kHour;
-  options.aggregate_fold_interval_ms = 0;  // maintain every round
+  options.tuning.aggregate_fold_interval_ms = 0;  // maintain every round
   return options;
 }
 
@@ -255,7 +255,7 @@ TEST_CASE("raw tags: the file stays flat once the retention window is full") {
   Options options = testing::TestOptions(dir.path());
   options.raw_retention_ms = 10 * kMillisPerMinute;
   options.retention_ms = 10 * kMillisPerMinute;
-  options.aggregate_fold_interval_ms = 0;
+  options.tuning.aggregate_fold_interval_ms = 0;
   options.sync = false;
   auto db = testing::OpenOrDie(options);
   std::vector<UserTag> batch;

@@ -119,8 +119,8 @@ TEST_CASE("coarse buckets are the sums of their minutes: live, rolled up, late t
   SUBCASE("everything still in minutes and memory") {}
   SUBCASE("minutes folded and buckets rolled up as soon as they close") {
     settle = true;
-    options.aggregate_fold_delay_ms = 0;
-    options.aggregate_fold_interval_ms = 0;
+    options.tuning.aggregate_fold_delay_ms = 0;
+    options.tuning.aggregate_fold_interval_ms = 0;
   }
   std::mt19937_64 random(20);
   Model model;
@@ -162,8 +162,8 @@ TEST_CASE("each bucket size keeps its own retention") {
   options.retention_15m_ms = 10 * 3'600'000;  // 15 minutes: 10 hours
   options.retention_1h_ms = 2 * kDay;
   options.retention_1d_ms = 10 * kDay;
-  options.aggregate_fold_delay_ms = 0;
-  options.aggregate_fold_interval_ms = 0;
+  options.tuning.aggregate_fold_delay_ms = 0;
+  options.tuning.aggregate_fold_interval_ms = 0;
   auto db = OpenOrDie(options);
   // One BUY of price 3 every 10 minutes for 5 days.
   for (int64_t t = kStreamStart; t < kStreamStart + 5 * kDay; t += 10 * kMinute) {

@@ -60,7 +60,7 @@ inline std::unique_ptr<Database> OpenOrDie(Options options) {
 inline Options TestOptions(const std::string& dir) {
   Options options;
   options.data_dir = dir;
-  options.initial_map_size = 8 << 20;
+  options.tuning.initial_map_size = 8 << 20;
   return options;
 }
 

@@ -107,7 +107,7 @@ void allezon_options_set_retention_ms(allezon_options_t* options, int64_t retent
 }
 
 void allezon_options_set_initial_map_size(allezon_options_t* options, uint64_t bytes) {
-  if (options != nullptr) options->rep.initial_map_size = bytes;
+  if (options != nullptr) options->rep.tuning.initial_map_size = bytes;
 }
 
 void allezon_options_set_max_map_size(allezon_options_t* options, uint64_t bytes) {
@@ -119,15 +119,15 @@ void allezon_options_set_sync(allezon_options_t* options, unsigned char value) {
 }
 
 void allezon_options_set_max_batch_tags(allezon_options_t* options, size_t max_tags) {
-  if (options != nullptr) options->rep.max_batch_tags = max_tags;
+  if (options != nullptr) options->rep.tuning.max_batch_tags = max_tags;
 }
 
 void allezon_options_set_profile_staging_tags(allezon_options_t* options, uint64_t tags) {
-  if (options != nullptr) options->rep.profile_staging_tags = tags;
+  if (options != nullptr) options->rep.tuning.profile_staging_tags = tags;
 }
 
 void allezon_options_set_max_readers(allezon_options_t* options, uint32_t max_readers) {
-  if (options != nullptr) options->rep.max_readers = max_readers;
+  if (options != nullptr) options->rep.tuning.max_readers = max_readers;
 }
 
 allezon_code_t allezon_options_set_raw_retention_ms(allezon_options_t* options,
