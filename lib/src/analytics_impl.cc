@@ -203,7 +203,8 @@ absl::StatusOr<AnomalyCounts> AnalyticsImpl::AnomalyMinuteCounts(const AnomalyQu
   const EpochMillis from =
       std::max(query.range.begin - kAnomalyWindowMinutes * kMillisPerMinute,
                std::max(counts.first_minute, counts.retained_from));
-  const EpochMillis to = std::min(query.range.end, MinuteStart(counts.newest_time) + kMillisPerMinute);
+  const EpochMillis to =
+      std::min(query.range.end, MinuteStart(counts.newest_time) + kMillisPerMinute);
   if (from >= to) return counts;
   // By string id and action while reading (a hash lookup per cell, no string); the values
   // are written once per series at the end.

@@ -91,7 +91,8 @@ std::vector<Anomaly> DetectAnomalies(const AnomalyQuery& query, const AnomalyCou
     const auto& minutes = counts.series[s].minutes;
     next[s] = static_cast<size_t>(
         std::lower_bound(minutes.begin(), minutes.end(),
-                         std::pair<EpochMillis, int64_t>{judged_begin - window_ms, std::numeric_limits<int64_t>::min()}) -
+                         std::pair<EpochMillis, int64_t>{judged_begin - window_ms,
+                                                         std::numeric_limits<int64_t>::min()}) -
         minutes.begin());
   }
   for (EpochMillis minute = judged_begin - window_ms; minute < judged_end;

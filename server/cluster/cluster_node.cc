@@ -162,6 +162,7 @@ absl::Status ClusterNode::Open() {
     p->reader = log_->Read(p->id, p->applied.load() + 1,
                            [this, p](const ReadBatch& batch) { return Apply(*p, batch); });
   }
+  analytics_ = std::make_unique<ClusterAnalytics>(AnalystSources());
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   return absl::OkStatus();
 }
@@ -484,6 +485,14 @@ absl::Status ClusterNode::AppendProfileJson(std::string_view cookie, TimeRange r
 
 absl::StatusOr<AggregateResult> ClusterNode::LocalGroupAggregate(std::string_view group_key,
                                                                  const AggregateQuery& query) const {
+  absl::StatusOr<const Database*> db = ReadyGroupDatabase(group_key);
+  if (!db.ok()) return db.status();
+  AggregateQuery both = query;
+  both.aggregates = {AggregateFunction::kCount, AggregateFunction::kSumPrice};
+  return (*db)->aggregates().Query(both);
+}
+
+absl::StatusOr<const Database*> ClusterNode::ReadyGroupDatabase(std::string_view group_key) const {
   const Group* group = FindGroup(group_key);
   if (group == nullptr || group->db == nullptr) {
     return absl::UnavailableError(
@@ -493,9 +502,47 @@ absl::StatusOr<AggregateResult> ClusterNode::LocalGroupAggregate(std::string_vie
     return absl::UnavailableError(
         absl::StrCat(options_.node_id, " is still catching up on group ", Sv(group_key)));
   }
-  AggregateQuery both = query;
-  both.aggregates = {AggregateFunction::kCount, AggregateFunction::kSumPrice};
-  return group->db->aggregates().Query(both);
+  return group->db.get();
+}
+
+FanoutOptions ClusterNode::AnalystSources() const {
+  FanoutOptions fanout;
+  fanout.connect_timeout = options_.peer_connect_timeout;
+  fanout.timeout = options_.peer_timeout;
+  // Not ready here: the group's other owners, primary first (as for aggregates).
+  const auto others = [this](const Group& group, AnswerSource* source) {
+    for (int owner : {group.primary, group.secondary}) {
+      if (owner >= 0 && owner != self_) {
+        source->peers.push_back(&config_.nodes[static_cast<size_t>(owner)]);
+      }
+    }
+  };
+  fanout.groups = [this, others] {
+    std::vector<AnswerSource> sources;
+    for (const auto& group : groups_) {
+      AnswerSource& source = sources.emplace_back();
+      source.key = group->key;
+      if (GroupReady(*group)) {
+        source.local = &group->db->analytics();
+      } else {
+        others(*group, &source);
+      }
+    }
+    return sources;
+  };
+  // As profiles: this node's data once the cookie's partition has caught up here.
+  fanout.cookie_owners = [this, others](std::string_view cookie) {
+    const Partition& partition = *partitions_[PartitionOf(cookie, config_.partitions)];
+    AnswerSource source;
+    source.key = absl::StrCat(partition.id);
+    if (partition.group->db != nullptr && partition.caught_up.load()) {
+      source.local = &partition.group->db->analytics();
+    } else {
+      others(*partition.group, &source);
+    }
+    return source;
+  };
+  return fanout;
 }
 
 const ClusterNode::Group* ClusterNode::FindGroup(std::string_view key) const {
@@ -744,6 +791,21 @@ void ClusterNode::Register(server::HttpRouter& server) {
     if (!chunk.ok()) return SendJsonError(r, absl::UnavailableError(chunk.status().message()));
     r.set_content(std::move(*chunk), "application/octet-stream");
   }, server::HttpRouter::Dispatch::kWorker);
+  RegisterAnalystPeerRoutes(
+      server,
+      [this](std::string_view group) -> absl::StatusOr<const Analytics*> {
+        absl::StatusOr<const Database*> db = ReadyGroupDatabase(group);
+        if (!db.ok()) return db.status();
+        return &(*db)->analytics();
+      },
+      [this](std::string_view cookie) -> absl::StatusOr<const Analytics*> {
+        const Partition& partition = *partitions_[PartitionOf(cookie, config_.partitions)];
+        if (partition.group->db == nullptr || !partition.caught_up.load()) {
+          return absl::UnavailableError(absl::StrCat(
+              options_.node_id, " cannot answer for partition ", partition.id));
+        }
+        return &partition.group->db->analytics();
+      });
   server.Get("/cluster/profile", [this](Req q, Res r) {
     absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end"),
                             limit = IntParam(q, "limit");
