@@ -29,6 +29,8 @@ class AnalyticsImpl final : public Analytics {
  private:
   // InvalidArgument unless begin <= end, both whole minutes, at most max_query_buckets long.
   absl::Status CheckMinuteRange(TimeRange range) const;
+  // InvalidArgument for a dimension or action Anomalies does not take, or a bad range.
+  absl::Status CheckAnomalyQuery(const AnomalyQuery& query) const;
 
   const Storage* storage_;
   const AggregateIndexImpl* aggregates_;

@@ -1,14 +1,14 @@
-// The anomaly detector of analytics.h as a pure function of minute counts, apart from where
-// the counts come from: one database (AnalyticsImpl::Anomalies) and a cluster that sums its
-// partition groups' counts (server/cluster/analyst_fanout.cc) judge by the same code.
+// The anomaly detector of analytics.h, apart from where the counts come from: one database
+// (AnalyticsImpl::Anomalies, straight from its cells) and a cluster that sums its partition
+// groups' counts (DetectAnomalies over MergeAnomalyCounts, server/cluster/analyst_fanout.cc)
+// judge with the same AnomalyDetector.
+#include "anomaly_detector.h"
+
 #include <algorithm>
 #include <cstdint>
-#include <limits>
+#include <iterator>
 #include <utility>
 #include <vector>
-
-#include "allezon/analytics.h"
-#include "minute_series.h"
 
 namespace allezon {
 namespace {
@@ -67,67 +67,90 @@ void MergeAnomalyCounts(AnomalyCounts other, AnomalyCounts* into) {
 }
 
 std::vector<Anomaly> DetectAnomalies(const AnomalyQuery& query, const AnomalyCounts& counts) {
-  std::vector<Anomaly> anomalies;
-  const EpochMillis newest = counts.newest_time;
-  if (newest == kMinTime || counts.first_minute == kMaxTime ||
-      query.range.begin >= query.range.end) {
-    return anomalies;
-  }
-  // Judged: minutes whose whole window lies within the data, up to the newest event time's.
-  const int64_t window_ms = kAnomalyWindowMinutes * kMillisPerMinute;
-  const EpochMillis data_from = std::max(counts.first_minute, counts.retained_from);
-  const EpochMillis judged_begin = std::max(query.range.begin, data_from + window_ms);
-  const EpochMillis judged_end = std::min(query.range.end, MinuteStart(newest) + kMillisPerMinute);
-  if (judged_begin >= judged_end) return anomalies;
-
-  // Every series from the first minute read (one first seen later had zeros before, which is
-  // what a window of zeros holds); in the counts' order, so each minute's finds are in
-  // (value, action) order as they are made.
-  const size_t n = counts.series.size();
-  internal::MinuteSeries series(kAnomalyWindowMinutes);
-  std::vector<size_t> next(n);  // per series: its first minute not yet counted
-  for (size_t s = 0; s < n; ++s) {
-    series.Index(s);
-    const auto& minutes = counts.series[s].minutes;
-    next[s] = static_cast<size_t>(
-        std::lower_bound(minutes.begin(), minutes.end(),
-                         std::pair<EpochMillis, int64_t>{judged_begin - window_ms,
-                                                         std::numeric_limits<int64_t>::min()}) -
-        minutes.begin());
-  }
-  for (EpochMillis minute = judged_begin - window_ms; minute < judged_end;
-       minute += kMillisPerMinute) {
-    for (size_t s = 0; s < n; ++s) {
-      const auto& minutes = counts.series[s].minutes;
-      while (next[s] < minutes.size() && minutes[next[s]].first <= minute) {
-        if (minutes[next[s]].first == minute) series.Add(s, minutes[next[s]].second);
-        ++next[s];
+  internal::AnomalyDetector detector(query, counts.newest_time, counts.first_minute,
+                                     counts.retained_from,
+                                     [&counts](uint64_t key, Anomaly* anomaly) {
+                                       anomaly->value = counts.series[key].value;
+                                       anomaly->action = counts.series[key].action;
+                                     });
+  if (detector.empty()) return {};
+  // The detector takes minutes in order: the series' counts, interleaved by minute.
+  struct Count {
+    EpochMillis minute;
+    size_t series;
+    int64_t count;
+  };
+  std::vector<Count> in_order;
+  for (size_t s = 0; s < counts.series.size(); ++s) {
+    detector.Series(s);  // series s is number s
+    for (const auto& [minute, count] : counts.series[s].minutes) {
+      if (minute >= detector.read_from() && minute < detector.read_to()) {
+        in_order.push_back({minute, s, count});
       }
     }
-    if (minute >= judged_begin) {
-      const bool ended = minute + kMillisPerMinute <= newest;
-      for (size_t s = 0; s < n; ++s) {
-        const int64_t count = series.current(s);
-        // A spike needs count >= median + margin >= margin; a drop needs no tag at all.
-        if (count != 0 && count < kSpikeMargin) continue;
-        const double median = series.Median(s);
-        AnomalyKind kind;
-        const double observed = static_cast<double>(count);
-        if (count != 0 && observed >= static_cast<double>(kSpikeFactor) * median &&
-            observed >= median + static_cast<double>(kSpikeMargin)) {
-          kind = AnomalyKind::kSpike;
-        } else if (count == 0 && ended && median >= static_cast<double>(kDropMedian)) {
-          kind = AnomalyKind::kDrop;
-        } else {
-          continue;
-        }
-        anomalies.push_back(
-            {minute, counts.series[s].value, counts.series[s].action, count, median, kind});
-      }
-    }
-    series.Advance();
   }
-  return anomalies;
+  std::stable_sort(in_order.begin(), in_order.end(),
+                   [](const Count& a, const Count& b) { return a.minute < b.minute; });
+  for (const Count& c : in_order) detector.Add(c.minute, c.series, c.count);
+  return detector.Finish();
 }
 
+namespace internal {
+
+AnomalyDetector::AnomalyDetector(const AnomalyQuery& query, EpochMillis newest,
+                                 EpochMillis first_minute, EpochMillis retained_from,
+                                 Describe describe)
+    : newest_(newest), describe_(std::move(describe)) {
+  if (newest == kMinTime || first_minute == kMaxTime || query.range.begin >= query.range.end) {
+    return;  // empty
+  }
+  // Judged: minutes whose whole window lies within the data, up to the newest event time's.
+  const EpochMillis data_from = std::max(first_minute, retained_from);
+  judged_begin_ = std::max(query.range.begin, data_from + kWindowMs);
+  judged_end_ = std::min(query.range.end, MinuteStart(newest) + kMillisPerMinute);
+  minute_ = read_from();
+}
+
+void AnomalyDetector::FinishMinute() {
+  if (minute_ >= judged_begin_) {
+    const bool ended = minute_ + kMillisPerMinute <= newest_;
+    for (size_t s = 0; s < series_.size(); ++s) {
+      const int64_t count = series_.current(s);
+      // A spike needs count >= median + margin >= margin; a drop needs no tag at all.
+      if (count != 0 && count < kSpikeMargin) continue;
+      const double median = series_.Median(s);
+      AnomalyKind kind;
+      const double observed = static_cast<double>(count);
+      if (count != 0 && observed >= static_cast<double>(kSpikeFactor) * median &&
+          observed >= median + static_cast<double>(kSpikeMargin)) {
+        kind = AnomalyKind::kSpike;
+      } else if (count == 0 && ended && median >= static_cast<double>(kDropMedian)) {
+        kind = AnomalyKind::kDrop;
+      } else {
+        continue;
+      }
+      Anomaly& anomaly = found_.emplace_back();
+      anomaly.minute = minute_;
+      anomaly.observed = count;
+      anomaly.expected = median;
+      anomaly.kind = kind;
+      describe_(series_.key(s), &anomaly);
+    }
+    std::sort(found_.begin(), found_.end(), [](const Anomaly& a, const Anomaly& b) {
+      if (a.value != b.value) return a.value < b.value;
+      return a.action < b.action;
+    });
+    std::move(found_.begin(), found_.end(), std::back_inserter(anomalies_));
+    found_.clear();
+  }
+  series_.Advance();
+  minute_ += kMillisPerMinute;
+}
+
+std::vector<Anomaly> AnomalyDetector::Finish() {
+  while (minute_ < judged_end_) FinishMinute();
+  return std::move(anomalies_);
+}
+
+}  // namespace internal
 }  // namespace allezon

@@ -322,6 +322,13 @@ TEST_CASE("anomalies equal the rule applied by brute force to a bursty stream") 
       CAPTURE(to);
       const std::string want = Describe(ModelAnomalies(all, range, action));
       CHECK(Describe(RunAnomalies(*db, from, to, action)) == want);
+      // The same detector over the counts a cluster's owner would send.
+      AnomalyQuery q;
+      q.range = range;
+      q.action = action;
+      absl::StatusOr<AnomalyCounts> counts = db->analytics().AnomalyMinuteCounts(q);
+      REQUIRE(counts.ok());
+      CHECK(Describe(DetectAnomalies(q, *counts)) == want);
       if (to - from > 1) CHECK(!want.empty());  // the stream's bursts and outages are found
     }
   }
