@@ -1,4 +1,5 @@
 #include "cluster_node.h"
+#include "cluster_node_state.h"
 
 #include <algorithm>
 #include <future>
@@ -57,25 +58,6 @@ absl::StatusOr<int64_t> IntParam(const server::HttpRequest& request, const char*
 }
 
 }  // namespace
-
-struct ClusterNode::Group {
-  std::string key;  // "<primary>-<secondary>" (or "<primary>")
-  int primary = 0;
-  int secondary = -1;
-  std::vector<int> partitions;
-  std::unique_ptr<Database> db;  // when this node owns the group
-  std::string rebuilt_from;      // the owner whose copy this node started from, if any
-};
-
-struct ClusterNode::Partition {
-  int id = 0;
-  Group* group = nullptr;
-  std::string subject;
-  std::atomic<uint64_t> applied{0};  // the last log sequence committed here
-  std::atomic<uint64_t> pending{0};  // log entries after it, as the log last counted
-  std::atomic<bool> caught_up{false};
-  std::unique_ptr<TagLog::Reader> reader;
-};
 
 ClusterNode::ClusterNode(ClusterConfig config, ClusterNodeOptions options)
     : config_(std::move(config)),
@@ -505,46 +487,6 @@ absl::StatusOr<const Database*> ClusterNode::ReadyGroupDatabase(std::string_view
   return group->db.get();
 }
 
-FanoutOptions ClusterNode::AnalystSources() const {
-  FanoutOptions fanout;
-  fanout.connect_timeout = options_.peer_connect_timeout;
-  fanout.timeout = options_.peer_timeout;
-  // Not ready here: the group's other owners, primary first (as for aggregates).
-  const auto others = [this](const Group& group, AnswerSource* source) {
-    for (int owner : {group.primary, group.secondary}) {
-      if (owner >= 0 && owner != self_) {
-        source->peers.push_back(&config_.nodes[static_cast<size_t>(owner)]);
-      }
-    }
-  };
-  fanout.groups = [this, others] {
-    std::vector<AnswerSource> sources;
-    for (const auto& group : groups_) {
-      AnswerSource& source = sources.emplace_back();
-      source.key = group->key;
-      if (GroupReady(*group)) {
-        source.local = &group->db->analytics();
-      } else {
-        others(*group, &source);
-      }
-    }
-    return sources;
-  };
-  // As profiles: this node's data once the cookie's partition has caught up here.
-  fanout.cookie_owners = [this, others](std::string_view cookie) {
-    const Partition& partition = *partitions_[PartitionOf(cookie, config_.partitions)];
-    AnswerSource source;
-    source.key = absl::StrCat(partition.id);
-    if (partition.group->db != nullptr && partition.caught_up.load()) {
-      source.local = &partition.group->db->analytics();
-    } else {
-      others(*partition.group, &source);
-    }
-    return source;
-  };
-  return fanout;
-}
-
 const ClusterNode::Group* ClusterNode::FindGroup(std::string_view key) const {
   for (const auto& group : groups_) {
     if (group->key == key) return group.get();
@@ -791,21 +733,7 @@ void ClusterNode::Register(server::HttpRouter& server) {
     if (!chunk.ok()) return SendJsonError(r, absl::UnavailableError(chunk.status().message()));
     r.set_content(std::move(*chunk), "application/octet-stream");
   }, server::HttpRouter::Dispatch::kWorker);
-  RegisterAnalystPeerRoutes(
-      server,
-      [this](std::string_view group) -> absl::StatusOr<const Analytics*> {
-        absl::StatusOr<const Database*> db = ReadyGroupDatabase(group);
-        if (!db.ok()) return db.status();
-        return &(*db)->analytics();
-      },
-      [this](std::string_view cookie) -> absl::StatusOr<const Analytics*> {
-        const Partition& partition = *partitions_[PartitionOf(cookie, config_.partitions)];
-        if (partition.group->db == nullptr || !partition.caught_up.load()) {
-          return absl::UnavailableError(absl::StrCat(
-              options_.node_id, " cannot answer for partition ", partition.id));
-        }
-        return &partition.group->db->analytics();
-      });
+  RegisterAnalystRoutes(server);
   server.Get("/cluster/profile", [this](Req q, Res r) {
     absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end"),
                             limit = IntParam(q, "limit");

@@ -96,8 +96,12 @@ class ClusterNode final : public server::ClusterBackend {
   const Group* FindGroup(std::string_view key) const;
   // This node's database of the group, when it owns it and has caught up; else Unavailable.
   absl::StatusOr<const Database*> ReadyGroupDatabase(std::string_view group_key) const;
-  // Where the analyst fan-out (analyst_fanout.h) finds each group and each cookie.
+  // Where the analyst fan-out (analyst_fanout.h) finds each group and each cookie, and the
+  // routes that answer peers' fan-outs (cluster_node_analyst.cc).
   FanoutOptions AnalystSources() const;
+  // This node's data of the cookie's partition, when it owns it and has caught up.
+  absl::StatusOr<const Analytics*> ReadyCookieOwner(std::string_view cookie) const;
+  void RegisterAnalystRoutes(server::HttpRouter& router);
 
   const ClusterConfig config_;
   const ClusterNodeOptions options_;
