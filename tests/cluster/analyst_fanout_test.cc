@@ -43,7 +43,6 @@ class TempDir {
 std::unique_ptr<Database> Open(const std::string& dir) {
   Options options;
   options.data_dir = dir;
-  options.initial_map_size = 8 << 20;
   absl::StatusOr<std::unique_ptr<Database>> db = Database::Open(options);
   REQUIRE_MESSAGE(db.ok(), std::string(db.status().message()));
   return *std::move(db);
