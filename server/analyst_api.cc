@@ -2,7 +2,6 @@
 
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "allezon/json.h"
 #include "http_api.h"
 #include "http_message.h"
@@ -34,39 +33,39 @@ bool Params(const HttpRequest& request, HttpResponse& response, QueryParams* par
   return true;
 }
 
-void Top(const Database& database, const HttpRequest& request, HttpResponse& response) {
+void Top(const Analytics& analytics, const HttpRequest& request, HttpResponse& response) {
   QueryParams params;
   if (!Params(request, response, &params)) return;
   absl::StatusOr<TopQuery> query = ParseTopQuery(params);
   if (!query.ok()) return SendStatus(response, query.status());
-  absl::StatusOr<TopResult> result = database.analytics().Top(*query);
+  absl::StatusOr<TopResult> result = analytics.Top(*query);
   if (!result.ok()) return SendStatus(response, result.status());
   SendJson(response, TopToJson(*query, *result));
 }
 
-void Catalogue(const Database& database, const HttpRequest& request,
+void Catalogue(const Analytics& analytics, const HttpRequest& request,
                HttpResponse& response) {
   QueryParams params;
   if (!Params(request, response, &params)) return;
   absl::StatusOr<CatalogueQuery> query = ParseCatalogueQuery(params);
   if (!query.ok()) return SendStatus(response, query.status());
-  absl::StatusOr<std::vector<CatalogueEntry>> result = database.analytics().Catalogue(*query);
+  absl::StatusOr<std::vector<CatalogueEntry>> result = analytics.Catalogue(*query);
   if (!result.ok()) return SendStatus(response, result.status());
   SendJson(response, CatalogueToJson(query->dimension, *result));
 }
 
-void Anomalies(const Database& database, const HttpRequest& request,
+void Anomalies(const Analytics& analytics, const HttpRequest& request,
                HttpResponse& response) {
   QueryParams params;
   if (!Params(request, response, &params)) return;
   absl::StatusOr<AnomalyQuery> query = ParseAnomalyQuery(params);
   if (!query.ok()) return SendStatus(response, query.status());
-  absl::StatusOr<std::vector<Anomaly>> result = database.analytics().Anomalies(*query);
+  absl::StatusOr<std::vector<Anomaly>> result = analytics.Anomalies(*query);
   if (!result.ok()) return SendStatus(response, result.status());
   SendJson(response, AnomaliesToJson(query->dimension, *result));
 }
 
-void UserSessions(const Database& database, int64_t gap_ms, const HttpRequest& request,
+void UserSessions(const Analytics& analytics, int64_t gap_ms, const HttpRequest& request,
                   HttpResponse& response) {
   // As for profiles: the router has percent-decoded the path before matching it.
   const std::string& cookie = request.path_param;
@@ -74,34 +73,21 @@ void UserSessions(const Database& database, int64_t gap_ms, const HttpRequest& r
   if (!Params(request, response, &params)) return;
   absl::StatusOr<SessionQuery> query = ParseSessionQuery(params, gap_ms);
   if (!query.ok()) return SendStatus(response, query.status());
-  absl::StatusOr<std::vector<Session>> result = database.analytics().UserSessions(cookie, *query);
+  absl::StatusOr<std::vector<Session>> result = analytics.UserSessions(cookie, *query);
   if (!result.ok()) return SendStatus(response, result.status());
   SendJson(response, SessionsToJson(cookie, *result));
 }
 
 }  // namespace
 
-void RegisterAnalystApi(HttpRouter& router, const Database* database, AnalystOptions options) {
+void RegisterAnalystApi(HttpRouter& router, const Analytics* analytics, AnalystOptions options) {
   using Req = const HttpRequest&;
   using Res = HttpResponse&;
-  constexpr const char* kSessions = "/user_sessions/*";
-  const auto route = [&](const char* path, const char* name, HttpHandler handler) {
-    if (options.cluster_mode) {
-      router.Get(path, [name](Req, Res r) {
-        SendError(r, 501,
-                  absl::StrCat("GET ", name,
-                               " is not yet served by cluster nodes: ask a "
-                               "single-node server"));
-      });
-    } else {
-      router.Get(path, std::move(handler));
-    }
-  };
-  route("/top", "/top", [database](Req q, Res r) { Top(*database, q, r); });
-  route("/catalogue", "/catalogue", [database](Req q, Res r) { Catalogue(*database, q, r); });
-  route("/anomalies", "/anomalies", [database](Req q, Res r) { Anomalies(*database, q, r); });
-  route(kSessions, "/user_sessions", [database, gap = options.session_gap_ms](Req q, Res r) {
-    UserSessions(*database, gap, q, r);
+  router.Get("/top", [analytics](Req q, Res r) { Top(*analytics, q, r); });
+  router.Get("/catalogue", [analytics](Req q, Res r) { Catalogue(*analytics, q, r); });
+  router.Get("/anomalies", [analytics](Req q, Res r) { Anomalies(*analytics, q, r); });
+  router.Get("/user_sessions/*", [analytics, gap = options.session_gap_ms](Req q, Res r) {
+    UserSessions(*analytics, gap, q, r);
   });
 }
 

@@ -1,6 +1,7 @@
 // ClusterBackend: what HttpApi asks of cluster mode (SPEC §8) instead of one local Database:
-// tags go through the replicated log to their partition's owners, profiles come from the
-// cookie's owner, aggregates are summed over every partition's owner. Implemented by
+// tags go through the replicated log to their partition's owners, profiles and sessions come
+// from the cookie's owner, aggregates and the other analyst queries (SPEC §9) are merged from
+// one owner of every partition group. Implemented by
 // cluster::ClusterNode (server/cluster/); HttpApi knows only this interface, so the
 // single-node server does not depend on NATS.
 //
@@ -17,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "allezon/aggregate_index.h"
+#include "allezon/analytics.h"
 #include "allezon/time.h"
 #include "allezon/user_tag.h"
 
@@ -42,6 +44,10 @@ class ClusterBackend {
   // Aggregates over every partition, each taken from exactly one owner. Unavailable when a
   // partition has no owner that can answer.
   virtual absl::StatusOr<AggregateResult> Aggregate(const AggregateQuery& query) = 0;
+
+  // The analyst queries (SPEC §9) over the whole cluster, exact: what one database holding
+  // every tag answers. A query needing a partition no owner can answer for is Unavailable.
+  virtual const Analytics& analytics() const = 0;
 
   // OK when this node has caught up with the log for every partition it owns.
   virtual absl::Status Ready() const = 0;

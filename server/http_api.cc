@@ -115,7 +115,10 @@ void HttpApi::Register(HttpRouter& router) {
   // A large backup takes seconds: off the event loops.
   router.Post("/admin/backup", [this](Req q, Res r) { Backup(q, r); },
               HttpRouter::Dispatch::kWorker);
-  RegisterAnalystApi(router, database_, {options_.session_gap_ms, cluster_ != nullptr});
+  // A cluster node holds only its partitions: its analyst answers are merged from every
+  // partition group's owners.
+  RegisterAnalystApi(router, cluster_ != nullptr ? &cluster_->analytics() : &database_->analytics(),
+                     {options_.session_gap_ms});
   RegisterHistoryApi(router, database_, {options_.max_batch_tags, cluster_ != nullptr});
   RegisterDashboard(router);  // GET /: the campaign dashboard (SPEC §9)
   if (cluster_ != nullptr) cluster_->Register(router);

@@ -5,7 +5,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "minute_series.h"
+#include "absl/container/flat_hash_map.h"
+#include "anomaly_detector.h"
 
 namespace allezon {
 namespace {
@@ -35,6 +36,21 @@ std::optional<TopMetric> ParseTopMetric(std::string_view name) {
   if (name == "count") return TopMetric::kCount;
   if (name == "sum_price") return TopMetric::kSumPrice;
   return std::nullopt;
+}
+
+TopResult RankTop(std::vector<TopRow> totals, TopMetric metric, int32_t limit) {
+  const bool by_count = metric == TopMetric::kCount;
+  const auto before = [by_count](const TopRow& a, const TopRow& b) {
+    const int64_t ma = by_count ? a.count : a.sum_price;
+    const int64_t mb = by_count ? b.count : b.sum_price;
+    if (ma != mb) return ma > mb;
+    return a.value < b.value;
+  };
+  const size_t n = std::min(totals.size(), static_cast<size_t>(std::max(limit, 0)));
+  std::partial_sort(totals.begin(), totals.begin() + static_cast<std::ptrdiff_t>(n), totals.end(),
+                    before);
+  totals.resize(n);
+  return TopResult{std::move(totals)};
 }
 
 std::string_view AnomalyKindName(AnomalyKind kind) {
@@ -91,17 +107,23 @@ absl::Status AnalyticsImpl::CheckMinuteRange(TimeRange range) const {
 }
 
 absl::StatusOr<TopResult> AnalyticsImpl::Top(const TopQuery& query) const {
-  if (absl::Status s = CheckCellDimension(query.dimension); !s.ok()) return s;
   if (query.limit < 0 || query.limit > kMaxTopLimit) {
     return absl::InvalidArgumentError(absl::StrCat("limit must be 0..", kMaxTopLimit));
   }
   if (query.metric != TopMetric::kCount && query.metric != TopMetric::kSumPrice) {
     return absl::InvalidArgumentError("metric must be count or sum_price");
   }
+  absl::StatusOr<std::vector<TopRow>> totals = TopTotals(query);
+  if (!totals.ok()) return totals.status();
+  return RankTop(*std::move(totals), query.metric, query.limit);
+}
+
+absl::StatusOr<std::vector<TopRow>> AnalyticsImpl::TopTotals(const TopQuery& query) const {
+  if (absl::Status s = CheckCellDimension(query.dimension); !s.ok()) return s;
   if (absl::Status s = CheckMinuteRange(query.range); !s.ok()) return s;
-  TopResult result;
+  std::vector<TopRow> totals;
   const TimeRange range{std::max(query.range.begin, aggregates_->RetainedFrom()), query.range.end};
-  if (query.limit == 0 || range.begin >= range.end) return result;
+  if (range.begin >= range.end) return totals;
 
   // Indexed by string id: ids are dense and few (a realistic stream has ~1,400 strings), and
   // a 24-hour range visits ~1.4 million cells, where a hash lookup each would dominate.
@@ -121,25 +143,15 @@ absl::StatusOr<TopResult> AnalyticsImpl::Top(const TopQuery& query) const {
       !s.ok()) {
     return s;
   }
-  std::vector<uint32_t> ids;
-  for (size_t id = 0; id < sums.size(); ++id) {
-    if (sums[id].count > 0) ids.push_back(static_cast<uint32_t>(id));
-  }
   const StringPool& pool = storage_->strings_pool;
-  const bool by_count = query.metric == TopMetric::kCount;
-  const auto before = [&](uint32_t a, uint32_t b) {
-    const int64_t ma = by_count ? sums[a].count : sums[a].sum;
-    const int64_t mb = by_count ? sums[b].count : sums[b].sum;
-    if (ma != mb) return ma > mb;
-    return pool.Get(a) < pool.Get(b);
-  };
-  const size_t n = std::min(ids.size(), static_cast<size_t>(query.limit));
-  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(n), ids.end(), before);
-  result.rows.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    result.rows.push_back({std::string(pool.Get(ids[i])), sums[ids[i]].count, sums[ids[i]].sum});
+  for (size_t id = 0; id < sums.size(); ++id) {
+    if (sums[id].count == 0) continue;
+    totals.push_back({std::string(pool.Get(static_cast<uint32_t>(id))), sums[id].count,
+                      sums[id].sum});
   }
-  return result;
+  std::sort(totals.begin(), totals.end(),
+            [](const TopRow& a, const TopRow& b) { return a.value < b.value; });
+  return totals;
 }
 
 absl::StatusOr<std::vector<CatalogueEntry>> AnalyticsImpl::Catalogue(
@@ -166,73 +178,97 @@ absl::StatusOr<std::vector<CatalogueEntry>> AnalyticsImpl::Catalogue(
   return entries;
 }
 
-absl::StatusOr<std::vector<Anomaly>> AnalyticsImpl::Anomalies(const AnomalyQuery& query) const {
+absl::Status AnalyticsImpl::CheckAnomalyQuery(const AnomalyQuery& query) const {
   if (absl::Status s = CheckCellDimension(query.dimension); !s.ok()) return s;
   if (query.action && *query.action != Action::kView && *query.action != Action::kBuy) {
     return absl::InvalidArgumentError("action must be VIEW or BUY");
   }
-  if (absl::Status s = CheckMinuteRange(query.range); !s.ok()) return s;
-  std::vector<Anomaly> anomalies;
+  return CheckMinuteRange(query.range);
+}
+
+absl::StatusOr<std::vector<Anomaly>> AnalyticsImpl::Anomalies(const AnomalyQuery& query) const {
+  // What DetectAnomalies(query, AnomalyMinuteCounts(query)) answers, judged as the cells are
+  // read: no copy of the counts, no string but the findings' (bench/RESULTS.md).
+  if (absl::Status s = CheckAnomalyQuery(query); !s.ok()) return s;
   const EpochMillis newest = aggregates_->newest_time();
-  if (newest == kMinTime || query.range.begin == query.range.end) return anomalies;
+  if (newest == kMinTime || query.range.begin == query.range.end) return std::vector<Anomaly>();
   absl::StatusOr<EpochMillis> first_minute = aggregates_->FirstMinute();
   if (!first_minute.ok()) return first_minute.status();
-  if (*first_minute == kMaxTime) return anomalies;
-
-  // Judged: minutes whose whole window lies within the data, up to the newest event time's.
-  const int64_t window_ms = kAnomalyWindowMinutes * kMillisPerMinute;
-  const EpochMillis data_from = std::max(*first_minute, aggregates_->RetainedFrom());
-  const EpochMillis judged_begin = std::max(query.range.begin, data_from + window_ms);
-  const EpochMillis judged_end = std::min(query.range.end, MinuteStart(newest) + kMillisPerMinute);
-  if (judged_begin >= judged_end) return anomalies;
-
   const StringPool& pool = storage_->strings_pool;
-  MinuteSeries series(kAnomalyWindowMinutes);
-  EpochMillis minute = judged_begin - window_ms;  // the minute being counted
-  std::vector<Anomaly> found;                     // the current minute's
-  const auto finish_minute = [&] {
-    if (minute >= judged_begin) {
-      const bool ended = minute + kMillisPerMinute <= newest;
-      for (size_t s = 0; s < series.size(); ++s) {
-        const int64_t count = series.current(s);
-        // A spike needs count >= median + margin >= margin; a drop needs no tag at all.
-        if (count != 0 && count < kSpikeMargin) continue;
-        const double median = series.Median(s);
-        AnomalyKind kind;
-        const double observed = static_cast<double>(count);
-        if (count != 0 && observed >= static_cast<double>(kSpikeFactor) * median &&
-            observed >= median + static_cast<double>(kSpikeMargin)) {
-          kind = AnomalyKind::kSpike;
-        } else if (count == 0 && ended && median >= static_cast<double>(kDropMedian)) {
-          kind = AnomalyKind::kDrop;
-        } else {
-          continue;
-        }
-        const uint64_t key = series.key(s);
-        found.push_back({minute, std::string(pool.Get(static_cast<uint32_t>(key >> 1))),
-                         static_cast<Action>(key & 1), count, median, kind});
-      }
-      std::sort(found.begin(), found.end(), [](const Anomaly& a, const Anomaly& b) {
-        if (a.value != b.value) return a.value < b.value;
-        return a.action < b.action;
-      });
-      std::move(found.begin(), found.end(), std::back_inserter(anomalies));
-      found.clear();
-    }
-    series.Advance();
-    minute += kMillisPerMinute;
+  const auto describe = [&pool](uint64_t key, Anomaly* anomaly) {
+    anomaly->value = std::string(pool.Get(static_cast<uint32_t>(key >> 1)));
+    anomaly->action = static_cast<Action>(key & 1);
   };
-  if (absl::Status s =
-          VisitSliced(*aggregates_, {minute, judged_end}, query.dimension, query.action,
-                      [&](const FieldCell& cell) {
-                        while (minute < cell.minute) finish_minute();
-                        series.Add(series.Index(SeriesKey(cell.id, cell.action)), cell.count);
-                      });
+  AnomalyDetector detector(query, newest, *first_minute, aggregates_->RetainedFrom(), describe);
+  if (detector.empty()) return std::vector<Anomaly>();
+  if (absl::Status s = VisitSliced(*aggregates_, {detector.read_from(), detector.read_to()},
+                                   query.dimension, query.action,
+                                   [&](const FieldCell& cell) {
+                                     detector.Add(cell.minute,
+                                                  detector.Series(SeriesKey(cell.id, cell.action)),
+                                                  cell.count);
+                                   });
       !s.ok()) {
     return s;
   }
-  while (minute < judged_end) finish_minute();
-  return anomalies;
+  return detector.Finish();
+}
+
+absl::StatusOr<AnomalyCounts> AnalyticsImpl::AnomalyMinuteCounts(const AnomalyQuery& query) const {
+  if (absl::Status s = CheckAnomalyQuery(query); !s.ok()) return s;
+  AnomalyCounts counts;
+  counts.newest_time = aggregates_->newest_time();
+  if (counts.newest_time == kMinTime) return counts;
+  absl::StatusOr<EpochMillis> first_minute = aggregates_->FirstMinute();
+  if (!first_minute.ok()) return first_minute.status();
+  counts.first_minute = *first_minute;
+  counts.retained_from = aggregates_->RetainedFrom();
+  if (counts.first_minute == kMaxTime || query.range.begin == query.range.end) return counts;
+
+  // Only what the detector may read: no window reaches before the data, and nothing was
+  // counted after the newest event time's minute.
+  const EpochMillis from =
+      std::max(query.range.begin - kAnomalyWindowMinutes * kMillisPerMinute,
+               std::max(counts.first_minute, counts.retained_from));
+  const EpochMillis to =
+      std::min(query.range.end, MinuteStart(counts.newest_time) + kMillisPerMinute);
+  if (from >= to) return counts;
+  // By string id and action while reading (a hash lookup per cell, no string); the values
+  // are written once per series at the end.
+  struct Series {
+    uint32_t id;
+    Action action;
+    std::vector<std::pair<EpochMillis, int64_t>> minutes;
+  };
+  std::vector<Series> found;
+  absl::flat_hash_map<uint64_t, size_t> index;
+  if (absl::Status s = VisitSliced(
+          *aggregates_, {from, to}, query.dimension, query.action, [&](const FieldCell& cell) {
+            if (cell.count == 0) return;
+            auto [it, inserted] = index.try_emplace(SeriesKey(cell.id, cell.action), found.size());
+            if (inserted) found.push_back({cell.id, static_cast<Action>(cell.action), {}});
+            auto& minutes = found[it->second].minutes;
+            if (!minutes.empty() && minutes.back().first == cell.minute) {
+              minutes.back().second += cell.count;
+            } else {
+              minutes.emplace_back(cell.minute, cell.count);
+            }
+          });
+      !s.ok()) {
+    return s;
+  }
+  const StringPool& pool = storage_->strings_pool;
+  counts.series.reserve(found.size());
+  for (Series& series : found) {
+    counts.series.push_back(
+        {std::string(pool.Get(series.id)), series.action, std::move(series.minutes)});
+  }
+  std::sort(counts.series.begin(), counts.series.end(),
+            [](const ValueMinuteCounts& a, const ValueMinuteCounts& b) {
+              if (a.value != b.value) return a.value < b.value;
+              return a.action < b.action;
+            });
+  return counts;
 }
 
 absl::StatusOr<std::vector<Session>> AnalyticsImpl::UserSessions(std::string_view cookie,

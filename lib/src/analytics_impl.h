@@ -19,14 +19,18 @@ class AnalyticsImpl final : public Analytics {
       : storage_(storage), aggregates_(aggregates), catalogue_(catalogue), user_tags_(user_tags) {}
 
   absl::StatusOr<TopResult> Top(const TopQuery& query) const override;
+  absl::StatusOr<std::vector<TopRow>> TopTotals(const TopQuery& query) const override;
   absl::StatusOr<std::vector<CatalogueEntry>> Catalogue(const CatalogueQuery& query) const override;
   absl::StatusOr<std::vector<Anomaly>> Anomalies(const AnomalyQuery& query) const override;
+  absl::StatusOr<AnomalyCounts> AnomalyMinuteCounts(const AnomalyQuery& query) const override;
   absl::StatusOr<std::vector<Session>> UserSessions(std::string_view cookie,
                                                     const SessionQuery& query) const override;
 
  private:
   // InvalidArgument unless begin <= end, both whole minutes, at most max_query_buckets long.
   absl::Status CheckMinuteRange(TimeRange range) const;
+  // InvalidArgument for a dimension or action Anomalies does not take, or a bad range.
+  absl::Status CheckAnomalyQuery(const AnomalyQuery& query) const;
 
   const Storage* storage_;
   const AggregateIndexImpl* aggregates_;

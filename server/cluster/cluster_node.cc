@@ -1,4 +1,5 @@
 #include "cluster_node.h"
+#include "cluster_node_state.h"
 
 #include <algorithm>
 #include <future>
@@ -57,25 +58,6 @@ absl::StatusOr<int64_t> IntParam(const server::HttpRequest& request, const char*
 }
 
 }  // namespace
-
-struct ClusterNode::Group {
-  std::string key;  // "<primary>-<secondary>" (or "<primary>")
-  int primary = 0;
-  int secondary = -1;
-  std::vector<int> partitions;
-  std::unique_ptr<Database> db;  // when this node owns the group
-  std::string rebuilt_from;      // the owner whose copy this node started from, if any
-};
-
-struct ClusterNode::Partition {
-  int id = 0;
-  Group* group = nullptr;
-  std::string subject;
-  std::atomic<uint64_t> applied{0};  // the last log sequence committed here
-  std::atomic<uint64_t> pending{0};  // log entries after it, as the log last counted
-  std::atomic<bool> caught_up{false};
-  std::unique_ptr<TagLog::Reader> reader;
-};
 
 ClusterNode::ClusterNode(ClusterConfig config, ClusterNodeOptions options)
     : config_(std::move(config)),
@@ -162,6 +144,7 @@ absl::Status ClusterNode::Open() {
     p->reader = log_->Read(p->id, p->applied.load() + 1,
                            [this, p](const ReadBatch& batch) { return Apply(*p, batch); });
   }
+  analytics_ = std::make_unique<ClusterAnalytics>(AnalystSources());
   heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
   return absl::OkStatus();
 }
@@ -484,6 +467,14 @@ absl::Status ClusterNode::AppendProfileJson(std::string_view cookie, TimeRange r
 
 absl::StatusOr<AggregateResult> ClusterNode::LocalGroupAggregate(std::string_view group_key,
                                                                  const AggregateQuery& query) const {
+  absl::StatusOr<const Database*> db = ReadyGroupDatabase(group_key);
+  if (!db.ok()) return db.status();
+  AggregateQuery both = query;
+  both.aggregates = {AggregateFunction::kCount, AggregateFunction::kSumPrice};
+  return (*db)->aggregates().Query(both);
+}
+
+absl::StatusOr<const Database*> ClusterNode::ReadyGroupDatabase(std::string_view group_key) const {
   const Group* group = FindGroup(group_key);
   if (group == nullptr || group->db == nullptr) {
     return absl::UnavailableError(
@@ -493,9 +484,7 @@ absl::StatusOr<AggregateResult> ClusterNode::LocalGroupAggregate(std::string_vie
     return absl::UnavailableError(
         absl::StrCat(options_.node_id, " is still catching up on group ", Sv(group_key)));
   }
-  AggregateQuery both = query;
-  both.aggregates = {AggregateFunction::kCount, AggregateFunction::kSumPrice};
-  return group->db->aggregates().Query(both);
+  return group->db.get();
 }
 
 const ClusterNode::Group* ClusterNode::FindGroup(std::string_view key) const {
@@ -744,6 +733,7 @@ void ClusterNode::Register(server::HttpRouter& server) {
     if (!chunk.ok()) return SendJsonError(r, absl::UnavailableError(chunk.status().message()));
     r.set_content(std::move(*chunk), "application/octet-stream");
   }, server::HttpRouter::Dispatch::kWorker);
+  RegisterAnalystRoutes(server);
   server.Get("/cluster/profile", [this](Req q, Res r) {
     absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end"),
                             limit = IntParam(q, "limit");

@@ -7,6 +7,8 @@
 // node needs the whole stream. A ring assignment (allezon-cluster ring) gives each node two
 // groups whatever the cluster's size, so commits stay grouped: one fsync per group and round.
 //
+// Analyst queries (SPEC §9): merged from one owner of every group, sessions from the
+// cookie's owner (analyst_fanout.h).
 // Ingest: tags are validated, appended to their partition's subject (one entry per tag, a
 // retry of a failed one under its first Msg-Id: RetryIds) and answered once the owners have
 // applied them (OwnerPositions).
@@ -31,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "allezon/database.h"
 #include "allezon/options.h"
+#include "analyst_fanout.h"
 #include "cluster_backend.h"
 #include "cluster_config.h"
 #include "owner_positions.h"
@@ -64,6 +67,7 @@ class ClusterNode final : public server::ClusterBackend {
   absl::Status AppendProfileJson(std::string_view cookie, TimeRange range, int32_t limit,
                                  std::string* out) override;
   absl::StatusOr<AggregateResult> Aggregate(const AggregateQuery& query) override;
+  const Analytics& analytics() const override { return *analytics_; }
   absl::Status Ready() const override;
   void Register(server::HttpRouter& router) override;
   std::string MetricsText() const override;
@@ -90,6 +94,14 @@ class ClusterNode final : public server::ClusterBackend {
   absl::StatusOr<AggregateResult> LocalGroupAggregate(std::string_view group_key,
                                                       const AggregateQuery& query) const;
   const Group* FindGroup(std::string_view key) const;
+  // This node's database of the group, when it owns it and has caught up; else Unavailable.
+  absl::StatusOr<const Database*> ReadyGroupDatabase(std::string_view group_key) const;
+  // Where the analyst fan-out (analyst_fanout.h) finds each group and each cookie, and the
+  // routes that answer peers' fan-outs (cluster_node_analyst.cc).
+  FanoutOptions AnalystSources() const;
+  // This node's data of the cookie's partition, when it owns it and has caught up.
+  absl::StatusOr<const Analytics*> ReadyCookieOwner(std::string_view cookie) const;
+  void RegisterAnalystRoutes(server::HttpRouter& router);
 
   const ClusterConfig config_;
   const ClusterNodeOptions options_;
@@ -102,6 +114,7 @@ class ClusterNode final : public server::ClusterBackend {
   RetryIds retry_ids_{RetryIds::Options{}};
   std::unique_ptr<TagLog> log_;
   std::unique_ptr<SnapshotStore> snapshots_;  // copies of this node's groups for peers
+  std::unique_ptr<ClusterAnalytics> analytics_;  // the analyst queries over every group
   std::vector<std::unique_ptr<TagLog::Listener>> heartbeats_;  // one per peer
   std::atomic<bool> positions_changed_{false};  // applied since the last heartbeat
   std::atomic<bool> ever_ready_{false};

@@ -234,6 +234,8 @@ TEST_SUITE("cluster.config") {
     CHECK(Contains(text, "option http-buffer-request"));
     CHECK(Contains(text, "req.body,json_query('$.cookie')"));
     CHECK(Contains(text, "path,field(3,/),url_dec"));
+    // Sessions, like profiles, go to the cookie's owner (no forwarding hop).
+    CHECK(Contains(text, "acl cookie_path path_beg /user_profiles/ /user_sessions/\n"));
     CHECK(Contains(text, "crc32,mod(4)"));
     CHECK(Contains(text, "use_backend p%[var(txn.part)]"));
     CHECK(Contains(text, "default_backend any_node"));

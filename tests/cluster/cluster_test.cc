@@ -1,6 +1,8 @@
 // SPEC §8 through the front door of a real local cluster (3 nats-server, 3 nodes, HAProxy):
 // the single-node conformance checks on a stream of tags, read-your-writes of profiles,
-// aggregates exact over all partitions, escaped cookies that HAProxy cannot route; and, under
+// aggregates exact over all partitions, escaped cookies that HAProxy cannot route, the
+// analyst queries (SPEC §9) equal to a single-node server's and a 503 when a partition group
+// has no owner left; and, under
 // load, kill -9 of a node and of a NATS server and a node restarted wiped, after which every
 // tag answered 204 is in its profile exactly once and the aggregates equal what the profiles
 // hold.
@@ -82,6 +84,84 @@ Tag StreamTag(int i, const std::string& cookie) {
   return t;
 }
 
+// Tags for the analyst queries of SPEC §9, over 43 minutes and the given cookies: an origin
+// steady at 3 VIEWs a minute that spikes to 45 in minute 40, one at 20 BUYs a minute in minutes
+// 22..37 that then goes silent (drops), and a last tag in minute 42 so that minute 41 has
+// ended. Spread over cookies, so every partition group holds about a third: no group alone
+// sees the spike or the drop (a third of 45 is not 20 above the median; a third of 20 is no
+// drop's median), only their sums do.
+std::vector<Tag> AnalystTags(const std::vector<std::string>& cookies) {
+  std::vector<Tag> tags;
+  const auto add = [&](int minute, int second, const char* origin, const char* action) {
+    const int n = static_cast<int>(tags.size());
+    Tag t = MakeTag(kStreamStart + minute * kMinute + second * 1000 + 17,
+                    cookies[static_cast<size_t>((n * 13 + 5) % static_cast<int>(cookies.size()))],
+                    action);
+    t.origin = origin;
+    t.brand_id = "BRAND_" + std::to_string(n % 4);
+    t.category_id = "CATEGORY_" + std::to_string(n % 3);
+    t.price = 500 + n % 97;
+    t.product_id = "A" + std::to_string(n);
+    tags.push_back(t);
+  };
+  for (int m = 0; m < 40; ++m) {
+    for (int k = 0; k < 3; ++k) add(m, k, "STEADY_THEN_SPIKE", "VIEW");
+  }
+  for (int k = 0; k < 45; ++k) add(40, k, "STEADY_THEN_SPIKE", "VIEW");
+  for (int m = 22; m < 38; ++m) {
+    for (int k = 0; k < 20; ++k) add(m, k, "BUSY_THEN_SILENT", "BUY");
+  }
+  add(42, 0, "CLOSER", "VIEW");
+  return tags;
+}
+
+// Every analyst query worth comparing on those tags: each dimension, action and metric.
+std::vector<std::string> AnalystTargets(const std::vector<std::string>& cookies) {
+  const std::string hour = "2022-03-01T00:00:00_2022-03-01T01:00:00";
+  std::vector<std::string> targets;
+  for (const char* dimension : {"origin", "brand_id", "category_id"}) {
+    for (const char* action : {"VIEW", "BUY"}) {
+      for (const char* metric : {"count", "sum_price"}) {
+        targets.push_back(std::string("/top?time_range=") + hour + "&action=" + action +
+                          "&dimension=" + dimension + "&metric=" + metric);
+      }
+    }
+    targets.push_back(std::string("/anomalies?time_range=") + hour + "&dimension=" + dimension);
+  }
+  targets.push_back("/top?time_range=2022-03-01T00:02:00_2022-03-01T00:39:00&action=VIEW"
+                    "&dimension=origin&metric=count&limit=1");
+  targets.push_back("/top?time_range=" + hour + "&action=BUY&dimension=brand_id&metric=count"
+                    "&limit=1000");
+  for (const char* action : {"VIEW", "BUY"}) {
+    targets.push_back("/anomalies?time_range=" + hour + "&dimension=origin&action=" + action);
+  }
+  targets.push_back(
+      "/anomalies?time_range=2022-03-01T00:38:00_2022-03-01T00:41:00&dimension=origin");
+  for (const char* dimension : {"origin", "brand_id", "category_id", "country", "device"}) {
+    targets.push_back(std::string("/catalogue?dimension=") + dimension);
+  }
+  targets.push_back("/catalogue?dimension=origin&new_since=2022-03-01T00:22:00");
+  targets.push_back("/catalogue?dimension=origin&silent_since=2022-03-01T00:40:00");
+  for (size_t c = 0; c < cookies.size(); c += 3) {
+    targets.push_back("/user_sessions/" + allezon_test::UrlEncode(cookies[c]) + "?time_range=" +
+                      hour + (c % 2 == 0 ? "" : "&limit=1"));
+  }
+  return targets;
+}
+
+// SPEC §8 "the same API": every analyst answer equals the single-node server's, byte for byte.
+void CheckAnalystAnswers(HttpClient& cluster, HttpClient& single,
+                         const std::vector<std::string>& targets, const std::string& via) {
+  for (const std::string& target : targets) {
+    HttpResponse want = single.Get(target);
+    REQUIRE_MESSAGE(want.status == 200, target, " ", want.Describe());
+    HttpResponse got = cluster.Get(target);
+    REQUIRE_MESSAGE(got.status == 200, via, " ", target, " ", got.Describe());
+    CHECK_MESSAGE(got.body == want.body, via, " ", target, "\n cluster: ", got.body,
+                  "\n single:  ", want.body);
+  }
+}
+
 TEST_SUITE_BEGIN("front_door");
 
 TEST_CASE("through the front door: stream conformance, read-your-writes, exact aggregates") {
@@ -89,6 +169,7 @@ TEST_CASE("through the front door: stream conformance, read-your-writes, exact a
   HttpClient client("127.0.0.1", cluster.port());
   const std::vector<std::string> cookies = Cookies(60);
   Model model;
+  std::vector<Tag> sent;  // for the single-node server the analyst answers are compared with
   constexpr int kTags = 2400;
   for (int i = 0; i < kTags; ++i) {
     const std::string& cookie = cookies[static_cast<size_t>(i * 31 % cookies.size())];
@@ -96,6 +177,7 @@ TEST_CASE("through the front door: stream conformance, read-your-writes, exact a
     HttpResponse r = client.PostTag(EscapedBody(tag));
     REQUIRE_MESSAGE(r.status == 204, "tag ", i, ": ", r.Describe());
     model.Add(tag);
+    sent.push_back(tag);
     if (i % 10 == 0) {  // read-your-writes, also right after an escaped (misrouted) tag
       HttpResponse p = client.Profile(cookie, allezon_test::ProfileRange(kStreamStart, kStreamStart + 3600'000));
       REQUIRE_MESSAGE(p.status == 200, p.Describe());
@@ -136,6 +218,52 @@ TEST_CASE("through the front door: stream conformance, read-your-writes, exact a
     CheckAggregates(direct, model, kStreamStart, kStreamStart + 5 * kMinute);
   }
 
+  // SPEC §9 through the front door and on every node: the answers of one server holding every
+  // tag (the cluster merges its groups' counts, so spikes and drops no group sees alone show).
+  {
+    const std::vector<Tag> analyst = AnalystTags(cookies);
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> writers;
+    for (int w = 0; w < 4; ++w) {
+      writers.emplace_back([&] {
+        HttpClient writer("127.0.0.1", cluster.port());
+        for (size_t i; (i = next.fetch_add(1)) < analyst.size();) {
+          HttpResponse r = writer.PostTag(analyst[i].ToJson());
+          CHECK_MESSAGE(r.status == 204, "analyst tag ", i, ": ", r.Describe());
+        }
+      });
+    }
+    for (std::thread& t : writers) t.join();
+    sent.insert(sent.end(), analyst.begin(), analyst.end());
+
+    allezon_test::ServerProcess single;
+    HttpClient reference(single);
+    std::string batch;
+    for (const Tag& tag : sent) batch += tag.ToJson() + "\n";
+    HttpResponse stored = reference.Post("/user_tags/batch", batch, "application/x-ndjson");
+    REQUIRE_MESSAGE(stored.status == 204, stored.Describe());
+
+    const std::vector<std::string> targets = AnalystTargets(cookies);
+    HttpResponse anomalies = reference.Get(
+        "/anomalies?time_range=2022-03-01T00:00:00_2022-03-01T01:00:00&dimension=origin");
+    REQUIRE(anomalies.status == 200);
+    // The comparison is worth something: the spike and the drop are there.
+    for (const char* finding :
+         {R"("value":"STEADY_THEN_SPIKE","action":"VIEW","observed":45,"expected":3.0,)"
+          R"("kind":"spike")",
+          R"("value":"BUSY_THEN_SILENT","action":"BUY","observed":0,"expected":20.0,)"
+          R"("kind":"drop")"}) {
+      CHECK_MESSAGE(anomalies.body.find(finding) != std::string::npos, anomalies.body);
+    }
+    CheckAnalystAnswers(client, reference, targets, "front door");
+    for (const auto& node : config["nodes"].GetArray()) {
+      const std::string address = node["address"].GetString();
+      HttpClient direct(address.substr(0, address.rfind(':')),
+                        std::stoi(address.substr(address.rfind(':') + 1)));
+      CheckAnalystAnswers(direct, reference, targets, address);
+    }
+  }
+
   // SPEC §7 through the front door.
   HttpResponse bad = client.PostTag(R"({"time":"nope"})");
   CHECK(bad.status == 400);
@@ -146,6 +274,37 @@ TEST_CASE("through the front door: stream conformance, read-your-writes, exact a
   HttpResponse unknown = client.Get("/no/such/path");
   CHECK(unknown.status == 404);
   CHECK(allezon_test::CheckErrorBody(unknown.body) == "");
+  HttpResponse bad_top = client.Get("/top?time_range=2022-03-01T00:00:00_2022-03-01T00:00:30"
+                                    "&action=VIEW&dimension=origin&metric=count");
+  CHECK_MESSAGE(bad_top.status == 400, bad_top.Describe());
+  CHECK(allezon_test::CheckErrorBody(bad_top.body) == "");
+
+  // Both owners of the group node1-node2 gone: an answer needing it is a 503 naming it, never
+  // a sum that silently misses a third of the partitions.
+  CHECK(cluster.Kill("node1") == 0);
+  CHECK(cluster.Kill("node2") == 0);
+  HttpClient node3("127.0.0.1", cluster.NodePort("node3"));
+  for (const std::string target :
+       {"/top?time_range=2022-03-01T00:00:00_2022-03-01T01:00:00&action=VIEW&dimension=origin"
+        "&metric=count",
+        "/catalogue?dimension=origin",
+        "/anomalies?time_range=2022-03-01T00:00:00_2022-03-01T01:00:00&dimension=origin"}) {
+    HttpResponse r = node3.Get(target);
+    CHECK_MESSAGE(r.status == 503, target, " ", r.Describe());
+    CHECK(allezon_test::CheckErrorBody(r.body) == "");
+    CHECK_MESSAGE(r.body.find("node1-node2") != std::string::npos, r.body);
+  }
+  // Sessions: a cookie of node3's groups still answers, one of that group is a 503.
+  int answered = 0, refused = 0;
+  for (const std::string& cookie : cookies) {
+    HttpResponse r = node3.Get("/user_sessions/" + allezon_test::UrlEncode(cookie) +
+                               "?time_range=2022-03-01T00:00:00_2022-03-01T01:00:00");
+    CHECK_MESSAGE((r.status == 200 || r.status == 503), r.Describe());
+    (r.status == 200 ? answered : refused) += 1;
+    if (r.status == 503) CHECK(r.body.find("no owner of partition") != std::string::npos);
+  }
+  CHECK(answered > 0);
+  CHECK(refused > 0);
 }
 
 TEST_SUITE_END();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -321,8 +322,98 @@ TEST_CASE("anomalies equal the rule applied by brute force to a bursty stream") 
       CAPTURE(to);
       const std::string want = Describe(ModelAnomalies(all, range, action));
       CHECK(Describe(RunAnomalies(*db, from, to, action)) == want);
+      // The same detector over the counts a cluster's owner would send.
+      AnomalyQuery q;
+      q.range = range;
+      q.action = action;
+      absl::StatusOr<AnomalyCounts> counts = db->analytics().AnomalyMinuteCounts(q);
+      REQUIRE(counts.ok());
+      CHECK(Describe(DetectAnomalies(q, *counts)) == want);
       if (to - from > 1) CHECK(!want.empty());  // the stream's bursts and outages are found
     }
+  }
+}
+
+// A cluster (SPEC §8) holds disjoint tags in several databases: the merged counts and totals
+// must answer what one database holding every tag answers, including findings no part sees
+// alone (a spike spread over the parts, a median that is no part's).
+TEST_CASE("anomalies and top of disjoint databases merge to the whole's answers") {
+  TempDir dir_whole, dir_a, dir_b, dir_c;
+  auto whole = OpenOrDie(EagerOptions(dir_whole.path()));
+  std::vector<std::unique_ptr<Database>> parts;
+  for (TempDir* d : {&dir_a, &dir_b, &dir_c}) parts.push_back(OpenOrDie(EagerOptions(d->path())));
+  std::mt19937 random(5);
+  const int kMinutes = 70;
+  for (int m = 0; m < kMinutes; ++m) {
+    std::vector<UserTag> batch;
+    for (int v = 0; v < 4; ++v) {
+      for (Action action : {Action::kView, Action::kBuy}) {
+        int count = 3 + v * 6 + static_cast<int>(random() % 5);
+        if (m == 40 + v) count *= 10;       // each part sees a third of the spike
+        if (m == 50 && v == 3) count = 0;  // a drop only the sum's median (21..25) allows
+        AddCount(&batch, m, absl::StrCat("v", v), action, count);
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].cookie = absl::StrCat("c", i);  // spread over the parts
+      batch[i].price = static_cast<int32_t>(random() % 50);
+    }
+    REQUIRE(whole->AddTags(batch).ok());
+    std::vector<UserTag> split[3];
+    for (size_t i = 0; i < batch.size(); ++i) split[i % 3].push_back(batch[i]);
+    if (m < 10) {  // the first part starts 10 minutes late: its first minute is not the whole's
+      split[1].insert(split[1].end(), split[0].begin(), split[0].end());
+      split[0].clear();
+    }
+    for (int p = 0; p < 3; ++p) {
+      if (!split[p].empty()) REQUIRE(parts[static_cast<size_t>(p)]->AddTags(split[p]).ok());
+    }
+  }
+  // The end of the last minute, in one part only: its newest time is the whole's.
+  const UserTag closing = MakeTag(kStreamStart + kMinutes * kMinute, "z", Action::kView, 1, "v0");
+  REQUIRE(whole->AddTag(closing).ok());
+  REQUIRE(parts[2]->AddTag(closing).ok());
+  for (std::optional<Action> action :
+       {std::optional<Action>(), std::optional<Action>(Action::kBuy)}) {
+    for (auto [from, to] : {std::pair{0, kMinutes + 5}, std::pair{41, 42}, std::pair{35, 60}}) {
+      CAPTURE(from);
+      CAPTURE(to);
+      AnomalyQuery q;
+      q.range = {kStreamStart + from * kMinute, kStreamStart + to * kMinute};
+      q.action = action;
+      AnomalyCounts sum;
+      for (const auto& part : parts) {
+        absl::StatusOr<AnomalyCounts> counts = part->analytics().AnomalyMinuteCounts(q);
+        REQUIRE(counts.ok());
+        MergeAnomalyCounts(*std::move(counts), &sum);
+      }
+      const std::string want = Describe(RunAnomalies(*whole, from, to, action));
+      CHECK(Describe(DetectAnomalies(q, sum)) == want);
+      if (to - from > 1) CHECK(want.find("spike") != std::string::npos);
+      if (to - from > 1) CHECK(want.find("drop") != std::string::npos);
+    }
+  }
+  for (TopMetric metric : {TopMetric::kCount, TopMetric::kSumPrice}) {
+    TopQuery q{{kStreamStart + 5 * kMinute, kStreamStart + 45 * kMinute},
+               Action::kView, Dimension::kOrigin, metric, 3};
+    std::map<std::string, TopRow> sums;
+    for (const auto& part : parts) {
+      absl::StatusOr<std::vector<TopRow>> totals = part->analytics().TopTotals(q);
+      REQUIRE(totals.ok());
+      CHECK(std::is_sorted(totals->begin(), totals->end(),
+                           [](const TopRow& a, const TopRow& b) { return a.value < b.value; }));
+      for (const TopRow& row : *totals) {
+        TopRow& into = sums[row.value];
+        into.value = row.value;
+        into.count += row.count;
+        into.sum_price += row.sum_price;
+      }
+    }
+    std::vector<TopRow> merged;
+    for (auto& [value, row] : sums) merged.push_back(row);
+    absl::StatusOr<TopResult> want = whole->analytics().Top(q);
+    REQUIRE(want.ok());
+    CHECK(Describe(RankTop(merged, metric, q.limit).rows) == Describe(want->rows));
   }
 }
 

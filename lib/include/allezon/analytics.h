@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -75,6 +76,12 @@ struct TopResult {
   std::vector<TopRow> rows;
 };
 
+// Top's ranking of per-value totals (Analytics::TopTotals): by `metric` descending, ties by
+// value ascending, the first `limit` (a negative limit lists none). Totals of databases
+// holding disjoint tags add per value, and the ranking of the sums is their exact Top; a
+// top-N of each is not (a value can be N+1st everywhere and first overall).
+ALLEZON_EXPORT TopResult RankTop(std::vector<TopRow> totals, TopMetric metric, int32_t limit);
+
 // ---- Catalogue --------------------------------------------------------------------------
 
 struct CatalogueQuery {
@@ -130,6 +137,37 @@ struct Anomaly {
   AnomalyKind kind = AnomalyKind::kSpike;
 };
 
+// One (value, action)'s counts per minute.
+struct ValueMinuteCounts {
+  std::string value;
+  Action action = Action::kView;
+  // (minute start, count > 0), minutes ascending, each at most once; a minute not listed
+  // counted nothing.
+  std::vector<std::pair<EpochMillis, int64_t>> minutes;
+};
+
+// Everything the detector reads of the data for one AnomalyQuery
+// (Analytics::AnomalyMinuteCounts): the minute counts of [range.begin - window, range.end),
+// and what says which minutes may be judged (the rules above). The counts of databases
+// holding disjoint tags merge exactly (MergeAnomalyCounts: counts summed, newest time the
+// largest, first minute the smallest, retention start the latest), so DetectAnomalies over
+// the merge is what one database holding every tag answers.
+struct AnomalyCounts {
+  EpochMillis newest_time = kMinTime;    // the newest event time accepted (kMinTime: none)
+  EpochMillis first_minute = kMaxTime;   // the first minute holding any tag (kMaxTime: none)
+  EpochMillis retained_from = kMinTime;  // the first minute the aggregates' retention keeps
+  // Sorted by value (bytewise), then action (VIEW before BUY); (value, action) at most once.
+  std::vector<ValueMinuteCounts> series;
+};
+
+// Adds `other` into `*into` (see AnomalyCounts).
+ALLEZON_EXPORT void MergeAnomalyCounts(AnomalyCounts other, AnomalyCounts* into);
+
+// The detector (the rules above) over `counts`, for the minutes of query.range; the counts
+// must be of query's dimension and action. What Analytics::Anomalies answers, in its order.
+ALLEZON_EXPORT std::vector<Anomaly> DetectAnomalies(const AnomalyQuery& query,
+                                                    const AnomalyCounts& counts);
+
 // ---- Sessions ---------------------------------------------------------------------------
 
 inline constexpr int32_t kDefaultSessionLimit = 20;
@@ -158,6 +196,11 @@ class ALLEZON_EXPORT Analytics {
   // Options::max_query_buckets. Minutes past the aggregates' retention count nothing.
   virtual absl::StatusOr<TopResult> Top(const TopQuery& query) const = 0;
 
+  // What Top ranks: every value with a tag of the action in the range, with its count and
+  // sum_price, sorted by value (bytewise); query.metric and query.limit are not used. Top is
+  // RankTop(TopTotals(query), metric, limit). InvalidArgument as Top's range and dimension.
+  virtual absl::StatusOr<std::vector<TopRow>> TopTotals(const TopQuery& query) const = 0;
+
   // Sorted by value (bytewise). InvalidArgument only for a dimension out of range.
   virtual absl::StatusOr<std::vector<CatalogueEntry>> Catalogue(
       const CatalogueQuery& query) const = 0;
@@ -165,6 +208,11 @@ class ALLEZON_EXPORT Analytics {
   // In time order, then by value (bytewise), then action (VIEW before BUY). InvalidArgument
   // as Top's range and dimension.
   virtual absl::StatusOr<std::vector<Anomaly>> Anomalies(const AnomalyQuery& query) const = 0;
+
+  // What Anomalies reads: Anomalies is DetectAnomalies(query, AnomalyMinuteCounts(query)).
+  // Minutes before this database's data (its first minute, its retention) or after its newest
+  // event time's are left out: they count nothing here. InvalidArgument as Anomalies.
+  virtual absl::StatusOr<AnomalyCounts> AnomalyMinuteCounts(const AnomalyQuery& query) const = 0;
 
   // The cookie's stored tags (both actions, the profile lists: at most Options::profile_cap
   // per action) with time in the range, in time order; a tag starts a new session when it
