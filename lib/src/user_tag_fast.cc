@@ -5,6 +5,7 @@
 #include <string>
 
 #include "allezon/time.h"
+#include "utf8.h"
 
 namespace allezon::internal {
 namespace {
@@ -34,19 +35,23 @@ class Scanner {
     return p_ == end_;
   }
 
-  // A string of printable ASCII without escapes: its bytes are then exactly its value, it is
-  // valid UTF-8, and it holds no NUL (which the full parser refuses anywhere).
+  // A string without escapes or control characters: its bytes are then exactly its value,
+  // and it holds no NUL (which the full parser refuses anywhere). Bytes outside ASCII must be
+  // strict UTF-8 (utf8.h), the very set RapidJSON's validation accepts (Unicode's table of
+  // well-formed sequences), so both parsers take the same strings.
   bool String(std::string_view* out) {
     if (!Consume('"')) return false;
     const char* start = p_;
+    bool ascii = true;
     for (; p_ < end_; ++p_) {
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {
         *out = std::string_view(start, static_cast<size_t>(p_ - start));
         ++p_;
-        return true;
+        return ascii || IsValidUtf8(*out);
       }
-      if (c == '\\' || c < 0x20 || c >= 0x80) return false;
+      if (c == '\\' || c < 0x20) return false;
+      if (c >= 0x80) ascii = false;
     }
     return false;
   }

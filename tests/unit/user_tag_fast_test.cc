@@ -42,8 +42,8 @@ const char* const kSeeds[] = {
     " \"product_id\" : \"P-1\" } ,\r\n \"origin\":\"o\", \"action\":\"BUY\",\t\"device\":"
     "\"MOBILE\", \"country\":\"\", \"cookie\":\"c\", \"time\": 1647951300000 }\n ",
     R"({"time":"2022-03-22T12:15:00Z","cookie":"x","country":"DE","device":"TV","action":"BUY",)"
-    R"("origin":"a,b","product_info":{"product_id":0,"brand_id":"b","category_id":"c",)"
-    R"("price":0}})",
+    R"("origin":"a,b","product_info":{"product_id":0,"brand_id":")" "\xc5\x81"
+    R"(uczniczka","category_id":"c","price":0}})",
 };
 
 TEST_CASE("the fast path takes plain tags and gives the full parser's tag") {
@@ -78,14 +78,19 @@ TEST_CASE("edge cases: the fast path and the full parser agree") {
         "253402300800000", "1.5", "\"\"", "\"2022-03-22T12:15:00.000Z\"  "}) {
     CheckSame(with("\"2022-03-22T12:15:00.000Z\"", time));
   }
-  for (const char* cookie : {"", "c", "a\\u0000b", "a\\\"b", "\xc5\xbc", "\xff", "\x01", "a\tb",
-                             "\\/"}) {
+  for (const char* cookie :
+       {"", "c", "a\\u0000b", "a\\\"b", "\xc5\xbc", "\xff", "\x01", "a\tb", "\\/", "\x7f",
+        "\xc5", "\xc5\"", "\xc0\xaf", "\xe0\x80\x80", "\xed\x9f\xbf", "\xed\xa0\x80",
+        "\xef\xbf\xbf", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf", "\xf4\x90\x80\x80",
+        "\xf5\x80\x80\x80", "\x80", "\xe2\x82"}) {
     CheckSame(with("8CyGkmkQTWDWNarATGMd", cookie));
   }
   CheckSame(with("8CyGkmkQTWDWNarATGMd", std::string(kMaxCookieBytes, 'c')));
   CheckSame(with("8CyGkmkQTWDWNarATGMd", std::string(kMaxCookieBytes + 1, 'c')));
   CheckSame(with("Nike", std::string(kMaxFieldBytes, 'n')));
   CheckSame(with("Nike", std::string(kMaxFieldBytes + 1, 'n')));
+  CheckSame(with("Nike", "L'Or\xc3\xa9" "al"));
+  CheckSame(with("\"brand_id\"", "\"br\xc3\xa9nd_id\""));
   for (const char* device : {"PC", "MOBILE", "TV", "pc", "", "P\\u0043"}) {
     CheckSame(with("\"PC\"", std::string("\"") + device + "\""));
   }
