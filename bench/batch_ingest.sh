@@ -58,11 +58,15 @@ run() {  # run LABEL SERVER RAW_HOURS CONNECTIONS
           --connections "$4")"
   # The server's CPU per tag (user + system, all its threads): steadier than the rate on a
   # shared machine, where the others' load changes the wall clock but not the work done.
-  local ticks
+  # The busiest thread's too: the database's writer, which every batch waits for.
+  local ticks busiest hz
   ticks="$(awk '{ print $14 + $15 }' "/proc/$pid/stat")"
+  busiest="$(cat /proc/"$pid"/task/*/stat | awk '{ t = $14 + $15; if (t > m) m = t } END { print m }')"
+  hz="$(getconf CLK_TCK)"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
-  echo "$1 raw=$3 ${line#batch } server_cpu_us_per_tag=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" \
-       -v n="$tags" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')" | tee -a "$work/out"
+  echo "$1 raw=$3 ${line#batch } $(awk -v t="$ticks" -v b="$busiest" -v hz="$hz" -v n="$tags" \
+       'BEGIN { printf "server_cpu_us_per_tag=%.2f writer_cpu_us_per_tag=%.2f", t / hz * 1e6 / n,
+                b / hz * 1e6 / n }')" | tee -a "$work/out"
 }
 
 echo "# batch_ingest: $tags tags, batches of $batch, $(nproc) cores, $(date -u +%FT%TZ)," \
@@ -83,24 +87,31 @@ for line in open(sys.argv[1]):
     words = line.split()
     f = dict(kv.split("=") for kv in words[1:])
     key = (f["raw"], f["connections"])
-    for k in ("tags_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_tag"):
+    for k in ("tags_per_s", "p50_ms", "p99_ms", "server_cpu_us_per_tag",
+              "writer_cpu_us_per_tag"):
         runs[key][(words[0], k)].append(float(f[k]))
 for (raw, c), v in sorted(runs.items()):
     labels = sorted({label for label, _ in v})
     parts = []
     for label in labels:
         rate = statistics.median(v[(label, "tags_per_s")])
-        parts.append("%s %.0f tags/s p50 %.1f ms p99 %.1f ms, server %.2f CPU-us/tag" % (
+        parts.append("%s %.0f tags/s p50 %.1f ms p99 %.1f ms, CPU-us/tag server %.2f "
+                     "writer %.2f (least %.2f)" % (
             label, rate, statistics.median(v[(label, "p50_ms")]),
             statistics.median(v[(label, "p99_ms")]),
-            statistics.median(v[(label, "server_cpu_us_per_tag")])))
+            statistics.median(v[(label, "server_cpu_us_per_tag")]),
+            statistics.median(v[(label, "writer_cpu_us_per_tag")]),
+            min(v[(label, "writer_cpu_us_per_tag")])))
     line = "median raw=%s connections=%s: %s" % (raw, c, "; ".join(parts))
     if len(labels) == 2:
         a, b = (v[(l, "tags_per_s")] for l in labels)
         ca, cb = (v[(l, "server_cpu_us_per_tag")] for l in labels)
-        line += "; ratio B/A rate %.3f (per round: %s), CPU/tag %.3f" % (
+        wa, wb = (v[(l, "writer_cpu_us_per_tag")] for l in labels)
+        line += ("; ratio B/A rate %.3f (per round: %s), server CPU/tag %.3f, writer CPU/tag "
+                 "%.3f (least: %.3f)") % (
             statistics.median(b) / statistics.median(a),
             " ".join("%.2f" % (y / x) for x, y in zip(a, b)),
-            statistics.median(cb) / statistics.median(ca))
+            statistics.median(cb) / statistics.median(ca),
+            statistics.median(wb) / statistics.median(wa), min(wb) / min(wa))
     print(line)
 PY
