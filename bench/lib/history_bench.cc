@@ -4,7 +4,8 @@
 //          sync: only bytes matter), then the raw_tags table's pages / N (LMDB's own count)
 //   export --dir D                         Database::ExportTags of everything, tags/s
 //   batch  --port P --tags N [--connections C] [--batch B]
-//          POST /user_tags/batch of the standard stream over HTTP, tags/s
+//          POST /user_tags/batch of the standard stream over HTTP, tags/s and per-batch
+//          latency p50/p99 (bench/batch_ingest.sh runs it against fresh servers)
 //   single --dir D [--seconds S] [--threads T] [--rounds R]
 //          durable single-tag AddTag from T threads, raw retention off / on alternately,
 //          R rounds of S seconds each, tags/s and the ratio of the medians
