@@ -4,7 +4,8 @@
 //          sync: only bytes matter), then the raw_tags table's pages / N (LMDB's own count)
 //   export --dir D                         Database::ExportTags of everything, tags/s
 //   batch  --port P --tags N [--connections C] [--batch B]
-//          POST /user_tags/batch of the standard stream over HTTP, tags/s
+//          POST /user_tags/batch of the standard stream over HTTP, tags/s and per-batch
+//          latency p50/p99 (bench/batch_ingest.sh runs it against fresh servers)
 //   single --dir D [--seconds S] [--threads T] [--rounds R]
 //          durable single-tag AddTag from T threads, raw retention off / on alternately,
 //          R rounds of S seconds each, tags/s and the ratio of the medians
@@ -148,6 +149,8 @@ int Batch(int port, long long tags, int connections, int batch_tags) {
   }
   std::atomic<size_t> next{0};
   std::atomic<long long> failed{0};
+  // Per batch: from the request's first byte sent to its 204 read (a durable commit).
+  std::vector<double> latency_ms(bodies.size());
   const auto start = Clock::now();
   std::vector<std::thread> threads;
   for (int c = 0; c < connections; ++c) {
@@ -155,15 +158,23 @@ int Batch(int port, long long tags, int connections, int batch_tags) {
       httplib::Client client("127.0.0.1", port);
       client.set_keep_alive(true);
       for (size_t i; (i = next.fetch_add(1)) < bodies.size();) {
+        const auto sent = Clock::now();
         auto r = client.Post("/user_tags/batch", bodies[i], "application/x-ndjson");
+        latency_ms[i] = 1000 * Seconds(sent);
         if (!r || r->status != 204) failed.fetch_add(1);
       }
     });
   }
   for (auto& t : threads) t.join();
   const double seconds = Seconds(start);
-  std::printf("batch tags=%lld batch=%d connections=%d seconds=%.2f tags_per_s=%.0f failed=%lld\n",
-              tags, batch_tags, connections, seconds, tags / seconds, failed.load());
+  std::sort(latency_ms.begin(), latency_ms.end());
+  const auto pct = [&](double p) {
+    return latency_ms.empty() ? 0.0 : latency_ms[static_cast<size_t>(p * (latency_ms.size() - 1))];
+  };
+  std::printf(
+      "batch tags=%lld batch=%d connections=%d seconds=%.2f tags_per_s=%.0f p50_ms=%.2f "
+      "p99_ms=%.2f failed=%lld\n",
+      tags, batch_tags, connections, seconds, tags / seconds, pct(0.5), pct(0.99), failed.load());
   return failed.load() == 0 ? 0 : 1;
 }
 

@@ -117,6 +117,7 @@ class AggregateIndexImpl final : public AggregateIndex {
   };
   using MinuteCells = absl::flat_hash_map<CellKey, CellValue>;
 
+  static CellKey CellOf(const AggregateDelta& delta, uint8_t mask);
   static void AddToCells(MinuteCells& cells, const AggregateDelta& delta);
   // The first bucket of `level` (aggregate_blocks.h) that its retention keeps.
   EpochMillis RetainedFrom(int level, EpochMillis newest) const;

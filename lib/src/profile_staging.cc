@@ -201,8 +201,19 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
   // is looked up here once, for AppendToLog and Commit too.
   const size_t long_list_bytes = static_cast<size_t>(storage_->options.profile_cap) * 64;
   staged_of_tag_.resize(tags.size());
-  std::string key;
+  std::string key, ahead;
+  // The map holds a key per active shopper, far beyond the caches: the lookups of a few tags
+  // ahead are started early, so that their waits for memory overlap.
+  constexpr size_t kAhead = 4;
+  for (size_t i = 0; i < std::min(kAhead, tags.size()); ++i) {
+    AssignProfileKey(tags[i]->cookie, tags[i]->action, &ahead);
+    staged_.Prefetch(ahead);
+  }
   for (size_t i = 0; i < tags.size(); ++i) {
+    if (i + kAhead < tags.size()) {
+      AssignProfileKey(tags[i + kAhead]->cookie, tags[i + kAhead]->action, &ahead);
+      staged_.Prefetch(ahead);
+    }
     AssignProfileKey(tags[i]->cookie, tags[i]->action, &key);
     StagedMap::Entry* entry = staged_.FindEntry(key);
     staged_of_tag_[i] = entry == nullptr ? nullptr : &entry->second;

@@ -79,6 +79,8 @@ class StagedMap {
     auto it = entries_.find(Sv(key));
     return it == entries_.end() ? nullptr : &*it;
   }
+  // Starts fetching what a FindEntry or GetOrAdd of `key` will read first.
+  void Prefetch(std::string_view key) const { entries_.prefetch(Sv(key)); }
   const std::string* Find(std::string_view key) const {
     auto it = entries_.find(Sv(key));
     return it == entries_.end() ? nullptr : &it->second;

@@ -1,6 +1,7 @@
 #include "raw_tags.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <mutex>
 #include <numeric>
@@ -29,13 +30,41 @@ constexpr size_t kExportBatchTags = 2048;
 constexpr uint8_t kActionBit = 1;
 constexpr uint8_t kPackedBit = 2;
 
-int8_t CookieCode(char c) {
-  if (c >= '0' && c <= '9') return static_cast<int8_t>(c - '0');
-  if (c >= 'A' && c <= 'Z') return static_cast<int8_t>(c - 'A' + 10);
-  if (c >= 'a' && c <= 'z') return static_cast<int8_t>(c - 'a' + 36);
-  return -1;
-}
 constexpr char kCookieChars[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+// A byte's 6-bit code, -1 for a byte outside kCookieChars. A table rather than range tests:
+// random cookie characters made those branches mispredict about once a character, which
+// cost ~5 % of the server's CPU in batch ingest (bench/RESULTS.md, issue 20).
+constexpr std::array<int8_t, 256> kCookieCodes = [] {
+  std::array<int8_t, 256> codes{};
+  codes.fill(-1);
+  for (int8_t i = 0; i < 62; ++i) codes[static_cast<unsigned char>(kCookieChars[i])] = i;
+  return codes;
+}();
+
+bool IsPackable(std::string_view cookie) {
+  int8_t all = 0;  // negative once any byte has no code
+  for (char c : cookie) all |= kCookieCodes[static_cast<unsigned char>(c)];
+  return all >= 0;
+}
+
+// PackCookie of a cookie IsPackable accepts.
+void AppendPacked(std::string_view cookie, std::string* out) {
+  const size_t start = out->size();
+  out->resize(start + (cookie.size() * 6 + 7) / 8);
+  char* p = out->data() + start;
+  uint32_t bits = 0;
+  int count = 0;  // bits held, below 8 between characters: one byte out at most per character
+  for (char c : cookie) {
+    bits |= static_cast<uint32_t>(kCookieCodes[static_cast<unsigned char>(c)]) << count;
+    count += 6;
+    if (count >= 8) {
+      *p++ = static_cast<char>(bits & 0xff);
+      bits >>= 8;
+      count -= 8;
+    }
+  }
+  if (count > 0) *p = static_cast<char>(bits & 0xff);
+}
 
 int64_t SteadyMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -115,21 +144,8 @@ bool ReadTail(ByteReader& reader, std::string* text, ExportItem* item) {
 }  // namespace
 
 bool PackCookie(std::string_view cookie, std::string* out) {
-  for (char c : cookie) {
-    if (CookieCode(c) < 0) return false;
-  }
-  uint32_t bits = 0;
-  int count = 0;
-  for (char c : cookie) {
-    bits |= static_cast<uint32_t>(CookieCode(c)) << count;
-    count += 6;
-    while (count >= 8) {
-      out->push_back(static_cast<char>(bits & 0xff));
-      bits >>= 8;
-      count -= 8;
-    }
-  }
-  if (count > 0) out->push_back(static_cast<char>(bits & 0xff));
+  if (!IsPackable(cookie)) return false;
+  AppendPacked(cookie, out);
   return true;
 }
 
@@ -157,11 +173,14 @@ std::string RawKey(int64_t minute, uint64_t sequence) {
 }
 
 void AppendRawTail(const UserTag& tag, const TagIds& ids, std::string* out) {
-  std::string packed;
-  const bool is_packed = PackCookie(tag.cookie, &packed);
+  const bool is_packed = IsPackable(tag.cookie);
   PutVarint(out, (static_cast<uint64_t>(tag.cookie.size()) << 2) | (is_packed ? kPackedBit : 0) |
                      (tag.action == Action::kBuy ? kActionBit : 0));
-  out->append(is_packed ? packed : tag.cookie);
+  if (is_packed) {
+    AppendPacked(tag.cookie, out);
+  } else {
+    out->append(tag.cookie);
+  }
   AppendBody(tag, ids, out);
 }
 

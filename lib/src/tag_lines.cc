@@ -3,6 +3,7 @@
 #include <string>
 
 #include "json_writer.h"
+#include "user_tag_fast.h"
 
 namespace allezon {
 namespace {
@@ -34,6 +35,10 @@ absl::Status ParseUserTagLines(std::string_view text, size_t max_tags, std::vect
       out->resize(first);
       return absl::OutOfRangeError("more than " + std::to_string(max_tags) + " tags");
     }
+    // Straight into place when the fast path takes the line (user_tag_fast.h): no moves.
+    out->emplace_back();
+    if (internal::ParseUserTagJsonFast(line, &out->back())) continue;
+    out->pop_back();
     absl::StatusOr<UserTag> tag = ParseUserTagJson(line);
     if (!tag.ok()) {
       out->resize(first);

@@ -10,6 +10,7 @@
 #include "absl_compat.h"
 #include "allezon/user_tag_view.h"
 #include "json_writer.h"
+#include "user_tag_fast.h"
 #include "utf8.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
@@ -70,6 +71,8 @@ std::optional<Device> ParseDevice(std::string_view name) {
 }
 
 absl::StatusOr<UserTag> ParseUserTagJson(std::string_view json) {
+  // The common shape without a DOM (user_tag_fast.h); the rest, errors included, below.
+  if (UserTag fast; internal::ParseUserTagJsonFast(json, &fast)) return fast;
   // A NUL cannot appear raw in JSON, and RapidJSON would take it for the end of the input,
   // accepting "{...}\0junk".
   if (json.find('\0') != std::string_view::npos) {

@@ -40,7 +40,8 @@ Options RawOptions(const std::string& dir) {
 
 TEST_CASE("cookie packing round-trips and falls back to bytes") {
   for (const std::string& cookie :
-       std::vector<std::string>{"8CyGkmkQTWDWNarATGMd", "a", "Zz09", std::string(63, 'z')}) {
+       std::vector<std::string>{"8CyGkmkQTWDWNarATGMd", "a", "Zz09", std::string(63, 'z'),
+                                "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}) {
     std::string packed, unpacked;
     REQUIRE(internal::PackCookie(cookie, &packed));
     CHECK(packed.size() == (cookie.size() * 6 + 7) / 8);
@@ -50,6 +51,9 @@ TEST_CASE("cookie packing round-trips and falls back to bytes") {
   std::string packed;
   CHECK_FALSE(internal::PackCookie("with space", &packed));
   CHECK_FALSE(internal::PackCookie("ż", &packed));
+  CHECK_FALSE(internal::PackCookie("a-b", &packed));
+  CHECK_FALSE(internal::PackCookie(std::string_view("a\0b", 3), &packed));
+  CHECK(packed.empty());  // nothing appended when refused
 }
 
 TEST_CASE("raw retention off: export is a clear error, and validated") {
