@@ -44,8 +44,7 @@ void Export(const Database& database, const HttpRequest& request, HttpResponse& 
   response.stream = [&database, query = *query](const BodyWriter& write) {
     const absl::Status status = WriteExport(database, query, write);
     if (!status.ok() && !absl::IsCancelled(status)) {
-      LogLine(LogLevel::kWarn, "export cut short")
-          .Add("error", std::string(status.message()));
+      LogLine(LogLevel::kWarn, "export cut short").Add("error", std::string(status.message()));
     }
     return status.ok();
   };
@@ -59,11 +58,19 @@ void Batch(Database& database, size_t max_tags, const HttpRequest& request,
   if (!AcceptBatch(request.body, max_tags, &tags, &http_status, &error).ok()) {
     return SendError(response, http_status, error);
   }
-  // AddTags stores all or none and returns once the commit is durable.
-  if (absl::Status stored = database.AddTags(tags); !stored.ok()) {
-    return SendError(response, HttpStatusForWrite(stored), std::string(stored.message()));
-  }
-  response.status = 204;
+  // One SubmitTags: all or none, answered once the commit holding them is durable. Deferred,
+  // so the worker parses the next batch meanwhile and batches of several connections share
+  // a commit (bench/RESULTS.md, "Batch ingest over HTTP").
+  response.deferred = [&database, tags = std::move(tags)](Responder respond) mutable {
+    database.SubmitTags(std::move(tags), [respond = std::move(respond)](absl::Status stored) {
+      HttpResponse answer;
+      answer.status = 204;
+      if (!stored.ok()) {
+        SendError(answer, HttpStatusForWrite(stored), std::string(stored.message()));
+      }
+      respond(std::move(answer));
+    });
+  };
 }
 
 }  // namespace
@@ -166,8 +173,9 @@ void RegisterHistoryApi(HttpRouter& router, Database* database, HistoryOptions o
     return;
   }
   // Both take as long as the data or the commit: off the event loops.
-  router.Get("/export", [database](Req q, Res r) { Export(*database, q, r); },
-             HttpRouter::Dispatch::kWorker);
+  router.Get(
+      "/export", [database](Req q, Res r) { Export(*database, q, r); },
+      HttpRouter::Dispatch::kWorker);
   router.Post(
       "/user_tags/batch",
       [database, max = options.max_batch_tags](Req q, Res r) { Batch(*database, max, q, r); },

@@ -130,8 +130,7 @@ const char* ReasonPhrase(int status) {
   }
 }
 
-void SerializeResponse(const HttpResponse& response, bool close, std::string* out,
-                       bool chunked) {
+void SerializeResponse(const HttpResponse& response, bool close, std::string* out, bool chunked) {
   const bool bodiless = response.status == 204 || response.status == 304;
   absl::StrAppend(out, "HTTP/1.1 ", response.status, " ", ReasonPhrase(response.status), "\r\n");
   if (!bodiless) {
@@ -225,7 +224,7 @@ HttpResponse HttpRouter::Handle(HttpRequest& request) const {
     }
   }
   response.head_only = request.method == "HEAD";
-  if (observer_) observer_(request, response);
+  if (!response.deferred) Observe(request, response);
   return response;
 }
 

@@ -51,6 +51,8 @@ struct HttpRequest {
   std::string param(const std::string& name) const;
 };
 
+struct HttpResponse;
+
 // A streamed body's sink (HttpResponse::stream): appends bytes to the answer, blocking while
 // the client is behind (the server holds about a MiB of a stream, whatever its length).
 // Returns false once the client is gone or the server stops: the producer should return.
@@ -59,6 +61,8 @@ using BodyWriter = std::function<bool(std::string_view bytes)>;
 // is complete; false cuts the answer short (the connection closes without the final chunk, so
 // the client can tell the body is incomplete).
 using BodyProducer = std::function<bool(const BodyWriter& write)>;
+// Sends a deferred answer (HttpResponse::deferred): call it exactly once, from any thread.
+using Responder = std::function<void(HttpResponse)>;
 
 struct HttpResponse {
   int status = 200;
@@ -70,6 +74,12 @@ struct HttpResponse {
   // Transfer-Encoding: chunked (HTTP/1.1) or until the connection closes (HTTP/1.0). For
   // answers too large to hold in memory (GET /export); only on Dispatch::kWorker routes.
   BodyProducer stream;
+  // Set: the answer is given later (the fields above are ignored): the server calls it on
+  // the worker thread with a Responder and moves on to its next job. So a route that waits
+  // for something else (POST /user_tags/batch for its commit) neither holds up the worker nor
+  // keeps other connections' batches from sharing a commit. The connection's later requests
+  // wait for the answer. Only on Dispatch::kWorker routes.
+  std::function<void(Responder respond)> deferred;
 
   void set_content(std::string content, std::string_view type) {
     body = std::move(content);
@@ -117,8 +127,12 @@ class HttpRouter {
 
   // Where `request` (method and path as read) would run.
   Dispatch DispatchOf(const HttpRequest& request) const;
-  // Routes `request` (sets path_param and params), runs the handler, tells the observer.
+  // Routes `request` (sets path_param and params), runs the handler, tells the observer
+  // (unless the answer is deferred: then whoever sends it calls Observe).
   HttpResponse Handle(HttpRequest& request) const;
+  void Observe(const HttpRequest& request, const HttpResponse& response) const {
+    if (observer_) observer_(request, response);
+  }
 
  private:
   struct Route {

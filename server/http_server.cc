@@ -19,9 +19,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "log.h"
 #include "http_parser.h"
 #include "http_worker.h"
+#include "log.h"
 
 namespace allezon::server {
 namespace {
@@ -459,7 +459,7 @@ class HttpServer::Loop {
       return;
     }
     HttpResponse response = server_->router_->Handle(request);
-    if (response.stream) {  // only worker routes may stream: a loop must not wait on a body
+    if (response.stream || response.deferred) {  // only worker routes: a loop must not wait
       LogLine(LogLevel::kError, "streamed answer on an event-loop route").Add("path", request.path);
       response = HttpResponse();
       SendError(response, 500, "internal server error");
@@ -742,9 +742,12 @@ class HttpServer::Loop {
   void Shutdown() {
     ListenerInterest(false);
     Submit();
-    // Tags handed to the database are stored whatever happens; wait for their answers.
+    // Tags handed to the database are stored whatever happens (single ones, and batches whose
+    // answers are deferred); wait for their answers.
     const Clock::time_point stored_by = Clock::now() + kStoreGrace;
-    while (!in_flight_.empty() && Clock::now() < stored_by) {
+    while (
+        (!in_flight_.empty() || completions_->deferred_open.load(std::memory_order_acquire) > 0) &&
+        Clock::now() < stored_by) {
       pollfd wake{completions_->wake_fd, POLLIN, 0};  // readable clients would not let it wait
       if (::poll(&wake, 1, 10) > 0) completions_->ClearWake();
       AnswerCompleted();

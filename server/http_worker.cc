@@ -19,8 +19,8 @@ void Produce(BodyStream& stream, const BodyProducer& producer, bool chunked,
              const std::function<void()>& notify) {
   const BodyWriter write = [&](std::string_view bytes) {
     std::unique_lock<std::mutex> lock(stream.mutex);
-    stream.room.wait(
-        lock, [&] { return stream.cancelled || stream.ready.size() < kStreamBufferBytes; });
+    stream.room.wait(lock,
+                     [&] { return stream.cancelled || stream.ready.size() < kStreamBufferBytes; });
     if (stream.cancelled) return false;
     if (bytes.empty()) return true;  // an empty chunk would end the body
     const bool first = stream.ready.empty();
@@ -95,6 +95,26 @@ void StreamThreads::JoinFinished() {
   }
 }
 
+void HttpWorker::Defer(Job job, std::function<void(Responder)> deferred) {
+  job.to->deferred_open.fetch_add(1, std::memory_order_relaxed);
+  auto request = std::make_shared<HttpRequest>(std::move(job.request));
+  const bool chunked = request->minor_version >= 1;
+  deferred([router = router_, to = std::move(job.to), connection = job.connection,
+            close = job.close, request, chunked](HttpResponse response) {
+    response.deferred = nullptr;
+    response.stream = nullptr;  // a deferred answer is whole
+    router->Observe(*request, response);
+    std::string answer;
+    SerializeResponse(response, close, &answer, chunked);
+    {
+      std::lock_guard<std::mutex> lock(to->mutex);
+      to->slow.push_back({connection, std::move(answer), close, nullptr});
+    }
+    to->deferred_open.fetch_sub(1, std::memory_order_release);
+    to->Wake();
+  });
+}
+
 HttpWorker::HttpWorker(const HttpRouter* router, StreamThreads* streams)
     : router_(router), streams_(streams), thread_([this] { Run(); }) {}
 
@@ -107,8 +127,8 @@ HttpWorker::~HttpWorker() {
   thread_.join();
 }
 
-void HttpWorker::Post(std::shared_ptr<Completions> to, Connection* connection,
-                      HttpRequest request, bool close) {
+void HttpWorker::Post(std::shared_ptr<Completions> to, Connection* connection, HttpRequest request,
+                      bool close) {
   std::lock_guard<std::mutex> lock(mutex_);
   jobs_.push_back({std::move(to), connection, std::move(request), close});
   cond_.notify_one();
@@ -125,6 +145,10 @@ void HttpWorker::Run() {
       jobs_.pop_front();
     }
     HttpResponse response = router_->Handle(job.request);
+    if (response.deferred) {
+      Defer(std::move(job), std::move(response.deferred));
+      continue;
+    }
     std::shared_ptr<BodyStream> stream;
     // HTTP/1.0 has no chunks: a streamed body ends with the connection.
     const bool chunked = job.request.minor_version >= 1;

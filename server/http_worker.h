@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +86,8 @@ struct Completions {
     Wake();
   }
   const int wake_fd;
+  // Deferred answers (HttpResponse::deferred) not given yet: a stopping loop waits for them.
+  std::atomic<int> deferred_open{0};
   std::mutex mutex;
   std::vector<std::pair<uint64_t, absl::Status>> batches;  // guarded by mutex
   std::vector<Slow> slow;                                  // guarded by mutex
@@ -136,6 +139,8 @@ class HttpWorker {
     bool close;
   };
   void Run();
+  // Hands `job`'s answer to `deferred`, which gives it later through a Responder.
+  void Defer(Job job, std::function<void(Responder)> deferred);
 
   const HttpRouter* const router_;
   StreamThreads* const streams_;

@@ -84,8 +84,7 @@ absl::StatusOr<uint64_t> TagLog::Append(const Txn& txn, std::span<const UserTag*
   }
   pending_.next_seq = first_sequence + tags.size();
   if (pending_.first_seq == first_sequence) pending_.first_end = pending_.next_seq;
-  if (absl::Status s =
-          txn.Put(storage_->meta, kNextSequenceKey, LogSequenceKey(pending_.next_seq));
+  if (absl::Status s = txn.Put(storage_->meta, kNextSequenceKey, LogSequenceKey(pending_.next_seq));
       !s.ok()) {
     return s;
   }

@@ -59,8 +59,9 @@ long Threads(pid_t pid) {
 ServerOptions StreamingServer(int write_timeout_s = 1) {
   ServerOptions options;
   // The batch body limit is --max-batch-tags x 512 B: room for kBatch long lines.
-  options.extra_args = {"--raw-retention-hours", "24", "--max-batch-tags", "10000",
-                        "--write-timeout", std::to_string(write_timeout_s)};
+  options.extra_args = {"--raw-retention-hours", "24",
+                        "--max-batch-tags",      "10000",
+                        "--write-timeout",       std::to_string(write_timeout_s)};
   return options;
 }
 
@@ -69,8 +70,8 @@ void Fill(HttpClient& http, int tags) {
   const std::string pad(110, 'x');
   std::string body;
   for (int i = 0; i < tags; ++i) {
-    Tag t = MakeTag(kT0 - 11 * 3'600'000 + int64_t{i} * 1999, "cookie-" + std::to_string(i % 997) + pad,
-                    i % 5 == 0 ? "BUY" : "VIEW");
+    Tag t = MakeTag(kT0 - 11 * 3'600'000 + int64_t{i} * 1999,
+                    "cookie-" + std::to_string(i % 997) + pad, i % 5 == 0 ? "BUY" : "VIEW");
     t.origin = "origin-" + std::to_string(i % 13) + pad;
     t.brand_id = "brand-" + std::to_string(i % 17) + pad;
     t.category_id = "category-" + std::to_string(i % 19) + pad;
@@ -111,8 +112,8 @@ bool ReadInto(int fd, std::string* raw, size_t at_least, milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buffer[64 * 1024];
   while (raw->size() < at_least && !raw->ends_with("\r\n0\r\n\r\n")) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline -
-                                                               std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return true;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;

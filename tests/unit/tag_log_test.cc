@@ -73,8 +73,8 @@ void Check(const TagLog& log, const internal::Storage& storage, const Model& mod
   // Everything still needed is there, with its bytes.
   for (uint64_t s = model.NeededFrom(); s < model.next; ++s) {
     auto it = held.find(s);
-    REQUIRE_MESSAGE(it != held.end(), "sequence " << s << " trimmed while still needed from "
-                                                  << model.NeededFrom());
+    REQUIRE_MESSAGE(it != held.end(),
+                    "sequence " << s << " trimmed while still needed from " << model.NeededFrom());
     CHECK(it->second == model.cookies.at(s));
   }
 }

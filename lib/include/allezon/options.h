@@ -97,7 +97,6 @@ struct Options {
 
   // Speed and memory only (above).
   TuningOptions tuning;
-
 };
 
 }  // namespace allezon
