@@ -76,7 +76,7 @@ absl::StatusOr<UserTag> ParseUserTagJson(std::string_view json) {
   // A NUL cannot appear raw in JSON, and RapidJSON would take it for the end of the input,
   // accepting "{...}\0junk".
   if (json.find('\0') != std::string_view::npos) {
-    return absl::InvalidArgumentError("body is not valid JSON: it contains a NUL byte");
+    return absl::InvalidArgumentError("tag is not valid JSON: it contains a NUL byte");
   }
   rapidjson::Document document;
   // Iterative parsing: deeply nested input cannot exhaust the stack. Encoding validation:
@@ -85,10 +85,10 @@ absl::StatusOr<UserTag> ParseUserTagJson(std::string_view json) {
       json.data(), json.size());
   if (document.HasParseError()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("body is not valid JSON: ", rapidjson::GetParseError_En(document.GetParseError()),
+        absl::StrCat("tag is not valid JSON: ", rapidjson::GetParseError_En(document.GetParseError()),
                      " at offset ", document.GetErrorOffset()));
   }
-  if (!document.IsObject()) return absl::InvalidArgumentError("body must be a JSON object");
+  if (!document.IsObject()) return absl::InvalidArgumentError("a tag must be a JSON object");
 
   UserTag tag;
   auto time = document.FindMember("time");
