@@ -4,8 +4,8 @@
 #include <iterator>
 #include <string>
 
-#include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "anomaly_detector.h"
 
 namespace allezon {
@@ -36,6 +36,18 @@ std::optional<TopMetric> ParseTopMetric(std::string_view name) {
   if (name == "count") return TopMetric::kCount;
   if (name == "sum_price") return TopMetric::kSumPrice;
   return std::nullopt;
+}
+
+absl::StatusOr<TopResult> TopFromTotals(const Analytics& analytics, const TopQuery& query) {
+  if (query.limit < 0 || query.limit > kMaxTopLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("limit must be 0..", kMaxTopLimit));
+  }
+  if (query.metric != TopMetric::kCount && query.metric != TopMetric::kSumPrice) {
+    return absl::InvalidArgumentError("metric must be count or sum_price");
+  }
+  absl::StatusOr<std::vector<TopRow>> totals = analytics.TopTotals(query);
+  if (!totals.ok()) return totals.status();
+  return RankTop(*std::move(totals), query.metric, query.limit);
 }
 
 TopResult RankTop(std::vector<TopRow> totals, TopMetric metric, int32_t limit) {
@@ -107,15 +119,7 @@ absl::Status AnalyticsImpl::CheckMinuteRange(TimeRange range) const {
 }
 
 absl::StatusOr<TopResult> AnalyticsImpl::Top(const TopQuery& query) const {
-  if (query.limit < 0 || query.limit > kMaxTopLimit) {
-    return absl::InvalidArgumentError(absl::StrCat("limit must be 0..", kMaxTopLimit));
-  }
-  if (query.metric != TopMetric::kCount && query.metric != TopMetric::kSumPrice) {
-    return absl::InvalidArgumentError("metric must be count or sum_price");
-  }
-  absl::StatusOr<std::vector<TopRow>> totals = TopTotals(query);
-  if (!totals.ok()) return totals.status();
-  return RankTop(*std::move(totals), query.metric, query.limit);
+  return TopFromTotals(*this, query);
 }
 
 absl::StatusOr<std::vector<TopRow>> AnalyticsImpl::TopTotals(const TopQuery& query) const {
@@ -146,8 +150,8 @@ absl::StatusOr<std::vector<TopRow>> AnalyticsImpl::TopTotals(const TopQuery& que
   const StringPool& pool = storage_->strings_pool;
   for (size_t id = 0; id < sums.size(); ++id) {
     if (sums[id].count == 0) continue;
-    totals.push_back({std::string(pool.Get(static_cast<uint32_t>(id))), sums[id].count,
-                      sums[id].sum});
+    totals.push_back(
+        {std::string(pool.Get(static_cast<uint32_t>(id))), sums[id].count, sums[id].sum});
   }
   std::sort(totals.begin(), totals.end(),
             [](const TopRow& a, const TopRow& b) { return a.value < b.value; });
@@ -201,13 +205,11 @@ absl::StatusOr<std::vector<Anomaly>> AnalyticsImpl::Anomalies(const AnomalyQuery
   };
   AnomalyDetector detector(query, newest, *first_minute, aggregates_->RetainedFrom(), describe);
   if (detector.empty()) return std::vector<Anomaly>();
-  if (absl::Status s = VisitSliced(*aggregates_, {detector.read_from(), detector.read_to()},
-                                   query.dimension, query.action,
-                                   [&](const FieldCell& cell) {
-                                     detector.Add(cell.minute,
-                                                  detector.Series(SeriesKey(cell.id, cell.action)),
-                                                  cell.count);
-                                   });
+  if (absl::Status s = VisitSliced(
+          *aggregates_, {detector.read_from(), detector.read_to()}, query.dimension, query.action,
+          [&](const FieldCell& cell) {
+            detector.Add(cell.minute, detector.Series(SeriesKey(cell.id, cell.action)), cell.count);
+          });
       !s.ok()) {
     return s;
   }
@@ -227,9 +229,8 @@ absl::StatusOr<AnomalyCounts> AnalyticsImpl::AnomalyMinuteCounts(const AnomalyQu
 
   // Only what the detector may read: no window reaches before the data, and nothing was
   // counted after the newest event time's minute.
-  const EpochMillis from =
-      std::max(query.range.begin - kAnomalyWindowMinutes * kMillisPerMinute,
-               std::max(counts.first_minute, counts.retained_from));
+  const EpochMillis from = std::max(query.range.begin - kAnomalyWindowMinutes * kMillisPerMinute,
+                                    std::max(counts.first_minute, counts.retained_from));
   const EpochMillis to =
       std::min(query.range.end, MinuteStart(counts.newest_time) + kMillisPerMinute);
   if (from >= to) return counts;
@@ -243,7 +244,8 @@ absl::StatusOr<AnomalyCounts> AnalyticsImpl::AnomalyMinuteCounts(const AnomalyQu
   std::vector<Series> found;
   absl::flat_hash_map<uint64_t, size_t> index;
   if (absl::Status s = VisitSliced(
-          *aggregates_, {from, to}, query.dimension, query.action, [&](const FieldCell& cell) {
+          *aggregates_, {from, to}, query.dimension, query.action,
+          [&](const FieldCell& cell) {
             if (cell.count == 0) return;
             auto [it, inserted] = index.try_emplace(SeriesKey(cell.id, cell.action), found.size());
             if (inserted) found.push_back({cell.id, static_cast<Action>(cell.action), {}});

@@ -4,7 +4,6 @@
 #include <map>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "http_api.h"
 #include "http_message.h"
@@ -126,19 +125,6 @@ absl::StatusOr<std::vector<T>> FanOut(const FanoutOptions& options, const LocalA
 }
 
 // ---- Serving the peers --------------------------------------------------------------------
-
-void SendJsonError(server::HttpResponse& response, const absl::Status& status) {
-  response.status = server::HttpStatusFor(status);
-  response.set_content(server::ErrorJson(std::string(status.message())), kJson);
-}
-
-absl::StatusOr<int64_t> IntParam(const server::HttpRequest& request, const char* name) {
-  int64_t value = 0;
-  if (!request.has_param(name) || !absl::SimpleAtoi(request.param(name), &value)) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": an integer is required"));
-  }
-  return value;
-}
 
 absl::StatusOr<TimeRange> RangeParams(const server::HttpRequest& request) {
   absl::StatusOr<int64_t> begin = IntParam(request, "begin"), end = IntParam(request, "end");
@@ -336,17 +322,8 @@ absl::StatusOr<std::vector<Session>> ParseSessionList(std::string_view body) {
 // ---- ClusterAnalytics -----------------------------------------------------------------------
 
 absl::StatusOr<TopResult> ClusterAnalytics::Top(const TopQuery& query) const {
-  // The owners are asked for totals only: the ranking's arguments are checked here, with the
-  // library's messages.
-  if (query.limit < 0 || query.limit > kMaxTopLimit) {
-    return absl::InvalidArgumentError(absl::StrCat("limit must be 0..", kMaxTopLimit));
-  }
-  if (query.metric != TopMetric::kCount && query.metric != TopMetric::kSumPrice) {
-    return absl::InvalidArgumentError("metric must be count or sum_price");
-  }
-  absl::StatusOr<std::vector<TopRow>> totals = TopTotals(query);
-  if (!totals.ok()) return totals.status();
-  return RankTop(*std::move(totals), query.metric, query.limit);
+  // The owners are asked for totals only; the ranking (and its argument checks) is here.
+  return TopFromTotals(*this, query);
 }
 
 absl::StatusOr<std::vector<TopRow>> ClusterAnalytics::TopTotals(const TopQuery& query) const {

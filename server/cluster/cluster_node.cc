@@ -44,18 +44,6 @@ std::string HeartbeatSubject(const ClusterConfig& config, std::string_view node)
   return absl::StrCat("allezon-heartbeat.", config.nats.stream, ".", Sv(node));
 }
 
-void SendJsonError(server::HttpResponse& response, const absl::Status& status) {
-  response.status = server::HttpStatusFor(status);
-  response.set_content(server::ErrorJson(std::string(status.message())), kJson);
-}
-
-absl::StatusOr<int64_t> IntParam(const server::HttpRequest& request, const char* name) {
-  int64_t value = 0;
-  if (!request.has_param(name) || !absl::SimpleAtoi(request.param(name), &value)) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": an integer is required"));
-  }
-  return value;
-}
 
 }  // namespace
 

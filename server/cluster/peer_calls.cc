@@ -4,7 +4,9 @@
 
 #include <cctype>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "http_api.h"
 #include "rapidjson/document.h"
 
 namespace allezon::cluster {
@@ -31,12 +33,11 @@ std::string PercentEncode(std::string_view text) {
 
 std::string AggregateQueryString(std::string_view group, const AggregateQuery& query) {
   std::string out = absl::StrCat("group=", PercentEncode(group), "&begin=", query.range.begin,
-                                 "&end=", query.range.end,
-                                 "&action=", Sv(ActionName(query.action)),
+                                 "&end=", query.range.end, "&action=", Sv(ActionName(query.action)),
                                  "&bucket=", Sv(BucketName(query.bucket)));
-  for (auto [name, value] : {std::pair{"origin", &query.origin},
-                             std::pair{"brand_id", &query.brand_id},
-                             std::pair{"category_id", &query.category_id}}) {
+  for (auto [name, value] :
+       {std::pair{"origin", &query.origin}, std::pair{"brand_id", &query.brand_id},
+        std::pair{"category_id", &query.category_id}}) {
     if (value->has_value()) absl::StrAppend(&out, "&", name, "=", PercentEncode(**value));
   }
   return out;
@@ -57,8 +58,8 @@ absl::StatusOr<std::string> PeerGet(const NodeSpec& node, const std::string& tar
   if (result->status == 200) return std::move(result->body);
   std::string message = result->body;
   rapidjson::Document error;
-  if (!error.Parse(result->body.data(), result->body.size()).HasParseError() &&
-      error.IsObject() && error.HasMember("error") && error["error"].IsString()) {
+  if (!error.Parse(result->body.data(), result->body.size()).HasParseError() && error.IsObject() &&
+      error.HasMember("error") && error["error"].IsString()) {
     message = error["error"].GetString();
   }
   if (result->status == 400) return absl::InvalidArgumentError(message);
@@ -86,12 +87,24 @@ std::string RowsJson(const AggregateResult& result) {
   std::string out = R"({"rows":[)";
   for (size_t i = 0; i < result.rows.size(); ++i) {
     const AggregateRow& row = result.rows[i];
-    absl::StrAppend(&out, i == 0 ? "[" : ",[", row.bucket_start, ",", row.count, ",",
-                    row.sum_price, "]");
+    absl::StrAppend(&out, i == 0 ? "[" : ",[", row.bucket_start, ",", row.count, ",", row.sum_price,
+                    "]");
   }
   out += "]}";
   return out;
 }
 
+void SendJsonError(server::HttpResponse& response, const absl::Status& status) {
+  response.status = server::HttpStatusFor(status);
+  response.set_content(server::ErrorJson(std::string(status.message())), "application/json");
+}
+
+absl::StatusOr<int64_t> IntParam(const server::HttpRequest& request, const char* name) {
+  int64_t value = 0;
+  if (!request.has_param(name) || !absl::SimpleAtoi(request.param(name), &value)) {
+    return absl::InvalidArgumentError(absl::StrCat(name, ": an integer is required"));
+  }
+  return value;
+}
 
 }  // namespace allezon::cluster

@@ -1,5 +1,6 @@
-// The calls between cluster nodes (/cluster/aggregates, /cluster/profile): their query
-// strings, one GET to a peer, and a partial aggregate's wire form. Thread-safe (no state).
+// The calls between cluster nodes (/cluster/aggregates, /cluster/profile, ...): their query
+// strings, one GET to a peer, a partial aggregate's wire form, and the two helpers every
+// /cluster/* route's handler uses. Thread-safe (no state).
 #ifndef ALLEZON_SERVER_CLUSTER_PEER_CALLS_H_
 #define ALLEZON_SERVER_CLUSTER_PEER_CALLS_H_
 
@@ -10,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "allezon/aggregate_index.h"
 #include "cluster_config.h"
+#include "http_message.h"
 
 namespace allezon::cluster {
 
@@ -25,6 +27,11 @@ absl::StatusOr<std::string> PeerGet(const NodeSpec& node, const std::string& tar
 // A partial aggregate: {"rows":[[bucket_ms,count,sum_price],...]}.
 std::string RowsJson(const AggregateResult& result);
 absl::StatusOr<AggregateResult> ParseRows(std::string_view body);
+
+// A /cluster/* route's error answer: the status's HTTP code and {"error": message}.
+void SendJsonError(server::HttpResponse& response, const absl::Status& status);
+// The integer query parameter `name`; InvalidArgument naming it when missing or not one.
+absl::StatusOr<int64_t> IntParam(const server::HttpRequest& request, const char* name);
 
 }  // namespace allezon::cluster
 

@@ -82,6 +82,13 @@ struct TopResult {
 // top-N of each is not (a value can be N+1st everywhere and first overall).
 ALLEZON_EXPORT TopResult RankTop(std::vector<TopRow> totals, TopMetric metric, int32_t limit);
 
+class Analytics;
+// Analytics::Top from TopTotals: checks the ranking's arguments (limit, metric; InvalidArgument
+// with Top's messages), then RankTop(analytics.TopTotals(query), ...). For implementations of
+// Analytics whose totals come from elsewhere (a cluster's owners).
+ALLEZON_EXPORT absl::StatusOr<TopResult> TopFromTotals(const Analytics& analytics,
+                                                       const TopQuery& query);
+
 // ---- Catalogue --------------------------------------------------------------------------
 
 struct CatalogueQuery {
