@@ -5,9 +5,7 @@
 #include "analyst_fanout.h"
 
 #include <doctest/doctest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "allezon/database.h"
 #include "allezon/json.h"
+#include "allezon_test/server_process.h"
 
 namespace allezon::cluster {
 namespace {
@@ -22,23 +21,7 @@ namespace {
 constexpr EpochMillis kStart = 1646092800000;  // 2022-03-01T00:00:00Z
 constexpr EpochMillis kMinute = kMillisPerMinute;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "allezon-fanout-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using allezon_test::TempDir;
 
 std::unique_ptr<Database> Open(const std::string& dir) {
   Options options;
@@ -150,8 +133,8 @@ TEST_CASE("the wire forms keep every value's bytes and every number") {
 
 TEST_CASE("ClusterAnalytics over disjoint databases answers what one database of all answers") {
   TempDir dir_whole, dir_a, dir_b;
-  std::unique_ptr<Database> whole = Open(dir_whole.path());
-  std::unique_ptr<Database> a = Open(dir_a.path()), b = Open(dir_b.path());
+  std::unique_ptr<Database> whole = Open(dir_whole.path().string());
+  std::unique_ptr<Database> a = Open(dir_a.path().string()), b = Open(dir_b.path().string());
   // Cookies "a..." live in group A, "b..." in group B. "EARLY_IN_A" is first seen in A before
   // minute 40 and again in B after it; "LATE_IN_B" is last seen in A before minute 60 and in B
   // after it: a group's own catalogue would misfile both.
