@@ -25,7 +25,20 @@ run_suite() {
   cmake --build "$dir" -j"$jobs"
   echo "=== test $dir"
   # shellcheck disable=SC2086
-  (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$jobs" $ctest_args)
+  (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$jobs" $ctest_args) ||
+    { failure_digest "$dir"; return 1; }
+}
+
+# CI keeps only the end of the log: repeat each failed test's first failing assertions last.
+failure_digest() {
+  local log="$1/Testing/Temporary/LastTest.log" failed="$1/Testing/Temporary/LastTestsFailed.log"
+  [[ -f "$log" && -f "$failed" ]] || return 0
+  echo "=== failure digest ($1)"
+  awk -F: 'NR == FNR { failed[$2] = 1; next }
+       /^[0-9]+\/[0-9]+ Testing: / { split($0, w, " "); name = (w[3] in failed) ? w[3] : ""; shown = 0 }
+       /<end of output>/ { name = "" }
+       name != "" && shown < 8 && /(ERROR|FATAL|error:|values:|logged:|Timeout|Segmentation|Sanitizer)/ {
+         if (shown == 0) print "--- " name; print "  " substr($0, 1, 300); ++shown }' "$failed" "$log"
 }
 
 run_suite "$root/build-test" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=OFF
