@@ -6,6 +6,7 @@
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <queue>
 #include <thread>
@@ -35,6 +36,12 @@ constexpr auto kTimerSlack = milliseconds(5);
 // Waiting for a callback to return gives up after this. Closures own what they touch, so
 // giving up is safe; it only happens when a user callback blocks that long.
 constexpr auto kCallbackDrain = std::chrono::seconds(5);
+// libnats 3.4.1 (Debian's) looks a subscription up for an incoming message, then uses it
+// without holding a reference (fixed upstream in 3.6, nats.c#638): freeing one while a
+// message for it is in that window corrupts the heap, as seen after a stream leader's kill
+// ("malloc(): invalid size"). So a subscription is unsubscribed at once, which takes it out
+// of the lookup, and freed this much later, or once the connection's read loop has ended.
+constexpr auto kRetireDelay = std::chrono::seconds(5);
 
 template <typename Duration>
 int64_t Nanos(Duration d) {
@@ -147,7 +154,29 @@ struct Core {
   std::vector<std::weak_ptr<ReaderState>> readers;
   std::vector<std::weak_ptr<ListenerState>> listeners;
 
+  std::mutex retired_mu;
+  std::deque<std::pair<Clock::time_point, natsSubscription*>> retired;
+
+  // Ends a subscription now and frees it after kRetireDelay (see there).
+  void Retire(natsSubscription* sub) {
+    if (sub == nullptr) return;
+    natsSubscription_Unsubscribe(sub);  // fails harmlessly once closed
+    std::vector<natsSubscription*> expired;
+    {
+      std::lock_guard lock(retired_mu);
+      const auto now = Clock::now();
+      while (!retired.empty() && retired.front().first + kRetireDelay <= now) {
+        expired.push_back(retired.front().second);
+        retired.pop_front();
+      }
+      retired.emplace_back(now, sub);
+    }
+    for (natsSubscription* old : expired) natsSubscription_Destroy(old);
+  }
+
   ~Core() {
+    // The log closed the connection (its read loop is over) before the last reference went.
+    for (auto& [at, sub] : retired) natsSubscription_Destroy(sub);
     natsSubscription_Destroy(ack_sub);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
@@ -378,7 +407,7 @@ struct ReaderState {
   uint64_t Restart(uint64_t next, bool failure) {
     if (failure) core->restarts.fetch_add(1, std::memory_order_relaxed);
     if (sub != nullptr) {
-      natsSubscription_Destroy(sub);  // not Unsubscribe: that would wait for the delete
+      core->Retire(sub);  // binds to our own consumer: unsubscribing never deletes it
       sub = nullptr;
       DeleteConsumer();
     }
@@ -602,6 +631,7 @@ class ReaderImpl final : public TagLog::Reader {
 // ---- Listeners and the ack inbox: closures are heap shared_ptrs freed on completion ----
 
 struct ListenerState {
+  std::shared_ptr<Core> core;  // to retire the subscription
   std::function<void(std::string_view)> on_message;
   natsSubscription* sub = nullptr;
   Completion completion;
@@ -649,7 +679,7 @@ class ListenerImpl final : public TagLog::Listener {
   ~ListenerImpl() override {
     natsSubscription_Unsubscribe(state_->sub);  // fails harmlessly once the log closed it
     state_->completion.Wait();
-    natsSubscription_Destroy(state_->sub);
+    state_->core->Retire(state_->sub);
   }
 
  private:
@@ -791,6 +821,7 @@ class TagLogImpl final : public TagLog {
   std::unique_ptr<Listener> Listen(std::string_view subject,
                                    std::function<void(std::string_view)> on_message) override {
     auto state = std::make_shared<ListenerState>();
+    state->core = core_;
     state->on_message = std::move(on_message);
     if (Subscribe(core_->nc, &state->sub, std::string(subject), OnListenMessage, state) !=
         NATS_OK) {
