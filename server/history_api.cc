@@ -1,5 +1,7 @@
 #include "history_api.h"
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -50,7 +52,10 @@ void Export(const Database& database, const HttpRequest& request, HttpResponse& 
   };
 }
 
-void Batch(Database& database, size_t max_tags, const HttpRequest& request,
+// Where a batch goes: one local SubmitTags, or the cluster's log.
+using SubmitFn = std::function<void(std::vector<UserTag>, std::function<void(absl::Status)>)>;
+
+void Batch(const SubmitFn& submit, size_t max_tags, const HttpRequest& request,
            HttpResponse& response) {
   std::vector<UserTag> tags;
   int http_status = 400;
@@ -58,11 +63,10 @@ void Batch(Database& database, size_t max_tags, const HttpRequest& request,
   if (!AcceptBatch(request.body, max_tags, &tags, &http_status, &error).ok()) {
     return SendError(response, http_status, error);
   }
-  // One SubmitTags: all or none, answered once the commit holding them is durable. Deferred,
-  // so the worker parses the next batch meanwhile and batches of several connections share
-  // a commit (bench/RESULTS.md, "Batch ingest over HTTP").
-  response.deferred = [&database, tags = std::move(tags)](Responder respond) mutable {
-    database.SubmitTags(std::move(tags), [respond = std::move(respond)](absl::Status stored) {
+  // Deferred, so the worker parses the next batch meanwhile and batches of several
+  // connections share a commit (bench/RESULTS.md, "Batch ingest over HTTP").
+  response.deferred = [&submit, tags = std::move(tags)](Responder respond) mutable {
+    submit(std::move(tags), [respond = std::move(respond)](absl::Status stored) {
       HttpResponse answer;
       answer.status = 204;
       if (!stored.ok()) {
@@ -163,22 +167,36 @@ absl::Status AcceptBatch(std::string_view ndjson, size_t max_tags, std::vector<U
 void RegisterHistoryApi(HttpRouter& router, Database* database, HistoryOptions options) {
   using Req = const HttpRequest&;
   using Res = HttpResponse&;
-  if (options.cluster_mode) {
-    for (const char* path : {"/export", "/user_tags/batch"}) {
-      const auto refuse = [path](Req, Res r) {
-        SendError(r, 501, absl::StrCat(path, " is not yet served by cluster nodes"));
-      };
-      router.Add(path[1] == 'e' ? "GET" : "POST", path, refuse, HttpRouter::Dispatch::kLoop);
-    }
-    return;
+  // Single node: one SubmitTags, all or none, answered once the commit holding them is
+  // durable. Cluster: every tag through the log to its partition's owners (a failure may
+  // leave some stored; the node re-sends a retried tag under its first Msg-Id, so retrying
+  // the batch stores each tag once).
+  auto submit = std::make_shared<SubmitFn>();
+  if (options.cluster != nullptr) {
+    *submit = [cluster = options.cluster](std::vector<UserTag> tags,
+                                          std::function<void(absl::Status)> done) {
+      cluster->Submit(std::move(tags), std::move(done));
+    };
+  } else {
+    *submit = [database](std::vector<UserTag> tags, std::function<void(absl::Status)> done) {
+      database->SubmitTags(std::move(tags), std::move(done));
+    };
   }
   // Both take as long as the data or the commit: off the event loops.
-  router.Get(
-      "/export", [database](Req q, Res r) { Export(*database, q, r); },
-      HttpRouter::Dispatch::kWorker);
   router.Post(
       "/user_tags/batch",
-      [database, max = options.max_batch_tags](Req q, Res r) { Batch(*database, max, q, r); },
+      [submit, max = options.max_batch_tags](Req q, Res r) { Batch(*submit, max, q, r); },
+      HttpRouter::Dispatch::kWorker);
+  if (options.cluster != nullptr) {
+    // Each node keeps only its partitions' raw tags; a merged export is not built yet.
+    router.Add(
+        "GET", "/export",
+        [](Req, Res r) { SendError(r, 501, "/export is not yet served by cluster nodes"); },
+        HttpRouter::Dispatch::kLoop);
+    return;
+  }
+  router.Get(
+      "/export", [database](Req q, Res r) { Export(*database, q, r); },
       HttpRouter::Dispatch::kWorker);
 }
 

@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "allezon/database.h"
 #include "allezon/user_tag.h"
+#include "cluster_backend.h"
 
 namespace allezon::server {
 
@@ -66,7 +67,9 @@ absl::Status AcceptBatch(std::string_view ndjson, size_t max_tags, std::vector<U
 
 struct HistoryOptions {
   size_t max_batch_tags = kDefaultMaxBatchTags;  // --max-batch-tags
-  bool cluster_mode = false;                     // not served by cluster nodes yet: 501
+  // Cluster mode (SPEC §8): batches go through the replicated log like single tags, answered
+  // 204 once every tag's owners committed it; /export is not served by cluster nodes (501).
+  ClusterBackend* cluster = nullptr;
 };
 
 // GET /export and POST /user_tags/batch (and their 405s) on `server`.

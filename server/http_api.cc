@@ -119,7 +119,7 @@ void HttpApi::Register(HttpRouter& router) {
   // partition group's owners.
   RegisterAnalystApi(router, cluster_ != nullptr ? &cluster_->analytics() : &database_->analytics(),
                      {options_.session_gap_ms});
-  RegisterHistoryApi(router, database_, {options_.max_batch_tags, cluster_ != nullptr});
+  RegisterHistoryApi(router, database_, {options_.max_batch_tags, cluster_});
   RegisterDashboard(router);  // GET /: the campaign dashboard (SPEC §9)
   if (cluster_ != nullptr) cluster_->Register(router);
   router.set_observer([this](Req q, const HttpResponse& r) { OnResponse(q, r); });

@@ -118,6 +118,10 @@ std::string HaproxyConfig(const ClusterConfig& config, const HaproxyOptions& opt
       p,
       ") if { var(txn.cookie) -m found }\n"
       "    use_backend p%[var(txn.part)] if { var(txn.part) -m found }\n"
+      "    # A batch holds many cookies, so any node takes it; the one chosen by a hash of its\n"
+      "    # first bytes, so that a retry of a failed batch reaches the node that remembers the\n"
+      "    # Msg-Ids its tags were sent under (no tag stored twice).\n"
+      "    use_backend batch if tag_post { path /user_tags/batch }\n"
       "    # Aggregates, other endpoints and unreadable cookies.\n"
       "    default_backend any_node\n\n");
 
@@ -143,6 +147,12 @@ std::string HaproxyConfig(const ClusterConfig& config, const HaproxyOptions& opt
     absl::StrAppend(&out, "    server ", node.id, " ", Address(node), " id ", i + 1,
                     " check inter ", Ms(options.check_interval), " fall ", options.fall, " rise ",
                     options.rise, "\n");
+  }
+  out += "\nbackend batch\n    balance hash req.body\n    hash-type consistent\n";
+  for (size_t i = 0; i < config.nodes.size(); ++i) {
+    const NodeSpec& node = config.nodes[i];
+    absl::StrAppend(&out, "    server ", node.id, " ", Address(node), " id ", i + 1,
+                    " track any_node/", node.id, "\n");
   }
   out += "\n";
 

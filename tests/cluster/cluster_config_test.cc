@@ -239,6 +239,13 @@ TEST_SUITE("cluster.config") {
     CHECK(Contains(text, "crc32,mod(4)"));
     CHECK(Contains(text, "use_backend p%[var(txn.part)]"));
     CHECK(Contains(text, "default_backend any_node"));
+    // A batch's retry reaches the node that remembers its tags' Msg-Ids.
+    CHECK(Contains(text, "use_backend batch if tag_post { path /user_tags/batch }\n"));
+    CHECK(Contains(text,
+                   "backend batch\n"
+                   "    balance hash req.body\n"
+                   "    hash-type consistent\n"
+                   "    server node1 127.0.0.1:18081 id 1 track any_node/node1\n"));
     CHECK(Contains(text, "option httpchk GET /readyz"));
     CHECK(Contains(text, "http-check expect status 200"));
     CHECK(Contains(text, "retry-on conn-failure"));

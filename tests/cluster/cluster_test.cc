@@ -222,7 +222,33 @@ TEST_CASE("through the front door: stream conformance, read-your-writes, exact a
   // tag (the cluster merges its groups' counts, so spikes and drops no group sees alone show).
   {
     const std::vector<Tag> analyst = AnalystTags(cookies);
-    std::atomic<size_t> next{0};
+    // A batch with a bad line stores nothing, not even its good lines (they are analyst tags:
+    // stored, they would be counted twice below).
+    HttpResponse refused = client.Post(
+        "/user_tags/batch", analyst[0].ToJson() + "\n" + analyst[1].ToJson() + "\n{\"time\":1}\n",
+        "application/x-ndjson");
+    CHECK_MESSAGE(refused.status == 400, refused.Describe());
+    CHECK(allezon_test::CheckErrorBody(refused.body) == "");
+    CHECK_MESSAGE(refused.body.find("line 3") != std::string::npos, refused.body);
+    // The first half in batches of 40 through the front door (any node takes a batch and
+    // answers once every tag's owners committed it), the rest one by one.
+    const size_t half = analyst.size() / 2;
+    for (size_t begin = 0; begin < half; begin += 40) {
+      std::string body;
+      for (size_t i = begin; i < std::min(half, begin + 40); ++i) body += analyst[i].ToJson() + "\n";
+      HttpResponse r = client.Post("/user_tags/batch", body, "application/x-ndjson");
+      REQUIRE_MESSAGE(r.status == 204, "analyst batch at ", begin, ": ", r.Describe());
+      // Read-your-writes holds for batches too.
+      const Tag& last = analyst[std::min(half, begin + 40) - 1];
+      HttpResponse p = client.Profile(last.cookie,
+                                      "2022-03-01T00:00:00.000_2022-03-01T01:00:00.000", "200");
+      REQUIRE(p.status == 200);
+      // Analyst tags' product ids ("A<n>") are unique.
+      const std::string product = "\"" + std::get<std::string>(last.product_id) + "\"";
+      CHECK_MESSAGE(p.body.find(product) != std::string::npos,
+                    "batch tag not in its profile: ", last.ToJson(), " ", p.body.substr(0, 300));
+    }
+    std::atomic<size_t> next{half};
     std::vector<std::thread> writers;
     for (int w = 0; w < 4; ++w) {
       writers.emplace_back([&] {
@@ -339,7 +365,7 @@ TEST_CASE("faults under load: node and NATS kills, a wiped node; nothing answere
       for (int n = 0; !stop.load() && n < 60'000; ++n) {
         const int i = n * kWriters + w;
         Tag tag = StreamTag(i, cookies[static_cast<size_t>(i % cookies.size())]);
-        tag.product_id = "T" + std::to_string(i);
+        tag.product_id = std::string("T").append(std::to_string(i));
         HttpResponse r = client.PostTag(tag.ToJson());
         sent.fetch_add(1);
         std::lock_guard lock(ledger.mu);
