@@ -7,8 +7,12 @@
 #   DIR/ports           the loopback ports chosen at the first `up`, reused afterwards
 #   DIR/nats/NAME.conf  DIR/nats-data/NAME/  DIR/data/nodeK/  DIR/logs/NAME.log  DIR/pids/NAME.pid
 #
-#   cluster.sh up DIR [--nodes N] [--port PORT]  start whatever is not running; 0 once the front
-#                                                door answers and every node is ready
+#   cluster.sh up DIR [--nodes N] [--port PORT] [--node-flags "FLAGS"]
+#                                                start whatever is not running; 0 once the front
+#                                                door answers and every node is ready. FLAGS are
+#                                                more allezon-server flags for every node (e.g.
+#                                                "--raw-retention-hours 48"), kept in
+#                                                DIR/node-flags for later starts
 #   cluster.sh kill DIR NAME                     kill -9 of node1..nodeN, nats1..nats3 or haproxy
 #   cluster.sh start DIR NAME [--wipe]           start it again (--wipe: with its data removed)
 #   cluster.sh status DIR                        NAME PID|down ready|not-ready lag=N|-
@@ -25,7 +29,7 @@ nats_names=(nats1 nats2 nats3)
 
 usage() {
   cat >&2 <<'EOF'
-usage: cluster.sh up DIR [--nodes N] [--port PORT]
+usage: cluster.sh up DIR [--nodes N] [--port PORT] [--node-flags "FLAGS"]
        cluster.sh kill DIR NAME
        cluster.sh start DIR NAME [--wipe]
        cluster.sh status DIR
@@ -194,8 +198,10 @@ start_process() {  # NAME
       ;;
     node*)
       mkdir -p "$dir/data/$name"
+      local extra=()
+      [[ ! -s "$dir/node-flags" ]] || read -r -a extra <"$dir/node-flags"
       launch "$name" "$server_bin" --cluster-file "$dir/cluster.json" --node-id "$name" \
-        --data-dir "$dir/data/$name" --log-level "${ALLEZON_LOG_LEVEL:-info}"
+        --data-dir "$dir/data/$name" --log-level "${ALLEZON_LOG_LEVEL:-info}" "${extra[@]}"
       ;;
     haproxy)
       # -db: in the foreground, so that its pid is the one recorded.
@@ -277,17 +283,19 @@ stop_processes() {  # NAME...: SIGTERM, then SIGKILL whatever is left after 10 s
 # ---- commands --------------------------------------------------------------------------------
 
 cmd_up() {
-  local nodes="" port=""
+  local nodes="" port="" node_flags="" node_flags_given=0
   while (($# > 0)); do
     case "$1" in
       --nodes) (($# >= 2)) || usage; nodes="$2"; shift 2 ;;
       --port) (($# >= 2)) || usage; port="$2"; shift 2 ;;
+      --node-flags) (($# >= 2)) || usage; node_flags="$2"; node_flags_given=1; shift 2 ;;
       *) usage ;;
     esac
   done
   [[ -z "$nodes" || "$nodes" =~ ^[1-9][0-9]?$ ]] || die "--nodes must be 1..99"
   [[ -z "$port" || ("$port" =~ ^[1-9][0-9]{0,4}$ && "$port" -le 65535) ]] || die "--port must be 1..65535"
   mkdir -p "$dir"/{nats,logs,pids,data,nats-data}
+  ((node_flags_given == 0)) || printf '%s\n' "$node_flags" >"$dir/node-flags"
 
   "$root/scripts/install-deps.sh" cluster
   find_binaries

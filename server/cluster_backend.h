@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "allezon/aggregate_index.h"
 #include "allezon/analytics.h"
+#include "allezon/database.h"
 #include "allezon/time.h"
 #include "allezon/user_tag.h"
 
@@ -48,6 +49,13 @@ class ClusterBackend {
   // The analyst queries (SPEC §9) over the whole cluster, exact: what one database holding
   // every tag answers. A query needing a partition no owner can answer for is Unavailable.
   virtual const Analytics& analytics() const = 0;
+
+  // Raw tags (SPEC §10) over every partition: the latest of the groups' earliest kept times
+  // (FailedPrecondition when raw retention is off), and the range's tags in time order, read
+  // from one owner of every group a page at a time and merged. Unavailable when a group has
+  // no owner that can answer.
+  virtual absl::StatusOr<EpochMillis> EarliestRawTime() = 0;
+  virtual absl::Status ExportTags(TimeRange range, const ExportSink& sink) = 0;
 
   // OK when this node has caught up with the log for every partition it owns.
   virtual absl::Status Ready() const = 0;

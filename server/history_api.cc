@@ -29,13 +29,13 @@ std::optional<std::string_view> Param(const QueryParams& params, const char* nam
   return std::string_view(it->second);
 }
 
-void Export(const Database& database, const HttpRequest& request, HttpResponse& response) {
+void Export(const RawTagSource& source, const HttpRequest& request, HttpResponse& response) {
   absl::StatusOr<QueryParams> params = ParseQueryString(QueryOfTarget(request.target));
   if (!params.ok()) return SendStatus(response, params.status());
   absl::StatusOr<ExportQuery> query =
       ParseExportQuery(Param(*params, "time_range"), Param(*params, "format"));
   if (!query.ok()) return SendStatus(response, query.status());
-  if (absl::Status s = CheckExportRange(database, query->range); !s.ok()) {
+  if (absl::Status s = CheckExportRange(source, query->range); !s.ok()) {
     return SendStatus(response, s);
   }
   // Streamed: the body is produced as the client reads it, so memory stays flat whatever the
@@ -43,8 +43,8 @@ void Export(const Database& database, const HttpRequest& request, HttpResponse& 
   // short, which the client sees as a chunked body without its last chunk.
   response.status = 200;
   response.content_type = std::string(ExportContentType(query->format));
-  response.stream = [&database, query = *query](const BodyWriter& write) {
-    const absl::Status status = WriteExport(database, query, write);
+  response.stream = [&source, query = *query](const BodyWriter& write) {
+    const absl::Status status = WriteExport(source, query, write);
     if (!status.ok() && !absl::IsCancelled(status)) {
       LogLine(LogLevel::kWarn, "export cut short").Add("error", std::string(status.message()));
     }
@@ -96,8 +96,17 @@ absl::StatusOr<ExportQuery> ParseExportQuery(std::optional<std::string_view> tim
   return query;
 }
 
-absl::Status CheckExportRange(const Database& database, TimeRange range) {
-  absl::StatusOr<EpochMillis> earliest = database.EarliestRawTime();
+RawTagSource RawTagsOf(const Database& database) {
+  RawTagSource source;
+  source.earliest = [&database] { return database.EarliestRawTime(); };
+  source.export_tags = [&database](TimeRange range, const ExportSink& sink) {
+    return database.ExportTags(range, sink);
+  };
+  return source;
+}
+
+absl::Status CheckExportRange(const RawTagSource& source, TimeRange range) {
+  absl::StatusOr<EpochMillis> earliest = source.earliest();
   if (!earliest.ok()) return earliest.status();
   if (range.begin < *earliest) {
     return absl::InvalidArgumentError(
@@ -111,13 +120,13 @@ std::string_view ExportContentType(ExportFormat format) {
   return format == ExportFormat::kCsv ? "text/csv; charset=utf-8" : "application/x-ndjson";
 }
 
-absl::Status WriteExport(const Database& database, const ExportQuery& query,
+absl::Status WriteExport(const RawTagSource& source, const ExportQuery& query,
                          const std::function<bool(std::string_view chunk)>& write) {
   const bool csv = query.format == ExportFormat::kCsv;
   bool header = csv;
   std::string chunk;
   absl::Status status =
-      database.ExportTags(query.range, [&](std::span<const UserTagView> tags) -> absl::Status {
+      source.export_tags(query.range, [&](std::span<const UserTagView> tags) -> absl::Status {
         chunk.clear();
         if (header) chunk.append(kUserTagCsvHeader);
         header = false;
@@ -187,16 +196,17 @@ void RegisterHistoryApi(HttpRouter& router, Database* database, HistoryOptions o
       "/user_tags/batch",
       [submit, max = options.max_batch_tags](Req q, Res r) { Batch(*submit, max, q, r); },
       HttpRouter::Dispatch::kWorker);
+  auto raw_tags = std::make_shared<RawTagSource>();
   if (options.cluster != nullptr) {
-    // Each node keeps only its partitions' raw tags; a merged export is not built yet.
-    router.Add(
-        "GET", "/export",
-        [](Req, Res r) { SendError(r, 501, "/export is not yet served by cluster nodes"); },
-        HttpRouter::Dispatch::kLoop);
-    return;
+    raw_tags->earliest = [cluster = options.cluster] { return cluster->EarliestRawTime(); };
+    raw_tags->export_tags = [cluster = options.cluster](TimeRange range, const ExportSink& sink) {
+      return cluster->ExportTags(range, sink);
+    };
+  } else {
+    *raw_tags = RawTagsOf(*database);
   }
   router.Get(
-      "/export", [database](Req q, Res r) { Export(*database, q, r); },
+      "/export", [raw_tags](Req q, Res r) { Export(*raw_tags, q, r); },
       HttpRouter::Dispatch::kWorker);
 }
 

@@ -8,7 +8,8 @@
 // retention off, or a bad batch line ("line N: ..."); 413 for more than max_batch_tags tags.
 //
 // GET /export is a streamed answer (HttpResponse::stream): produced on a thread of its own
-// while the client reads it, so its memory is flat whatever the range.
+// while the client reads it, so its memory is flat whatever the range. In cluster mode the
+// tags come from every partition group in pages, merged by time (ClusterBackend::ExportTags).
 //
 // Thread-safety: the functions keep no state; handlers run concurrently on the HTTP threads.
 // `database` must outlive the server.
@@ -46,9 +47,20 @@ struct ExportQuery {
 absl::StatusOr<ExportQuery> ParseExportQuery(std::optional<std::string_view> time_range,
                                              std::optional<std::string_view> format);
 
+// Where an export's tags come from: one Database, or in cluster mode every partition group's
+// merged by time (ClusterBackend).
+struct RawTagSource {
+  // The earliest event time from which every tag is kept; FailedPrecondition when raw
+  // retention is off (Database::EarliestRawTime).
+  std::function<absl::StatusOr<EpochMillis>()> earliest;
+  // The tags of the range in time order (Database::ExportTags).
+  std::function<absl::Status(TimeRange, const ExportSink&)> export_tags;
+};
+RawTagSource RawTagsOf(const Database& database);
+
 // The checks to make before answering 200: raw retention on (else FailedPrecondition) and
 // range.begin not before the earliest time kept (else InvalidArgument naming it).
-absl::Status CheckExportRange(const Database& database, TimeRange range);
+absl::Status CheckExportRange(const RawTagSource& source, TimeRange range);
 
 // The Content-Type of a format.
 std::string_view ExportContentType(ExportFormat format);
@@ -56,7 +68,7 @@ std::string_view ExportContentType(ExportFormat format);
 // Writes the export as text to `write`, in chunks of whole lines (CSV: the header first, also
 // for an empty range). `write` returns false when the client is gone: the export then stops
 // with Cancelled. Database::ExportTags' errors otherwise.
-absl::Status WriteExport(const Database& database, const ExportQuery& query,
+absl::Status WriteExport(const RawTagSource& source, const ExportQuery& query,
                          const std::function<bool(std::string_view chunk)>& write);
 
 // Parses a batch body (NDJSON, one SPEC §1 tag per line) into *out. On success returns OK;
@@ -68,7 +80,7 @@ absl::Status AcceptBatch(std::string_view ndjson, size_t max_tags, std::vector<U
 struct HistoryOptions {
   size_t max_batch_tags = kDefaultMaxBatchTags;  // --max-batch-tags
   // Cluster mode (SPEC §8): batches go through the replicated log like single tags, answered
-  // 204 once every tag's owners committed it; /export is not served by cluster nodes (501).
+  // 204 once every tag's owners committed it; /export merges every partition group's tags.
   ClusterBackend* cluster = nullptr;
 };
 

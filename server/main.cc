@@ -50,6 +50,7 @@ struct ServerOptions {
   bool admin_remote = false;
   std::string cluster_file;
   std::string node_id;
+  int64_t export_page_tags = 4096;
   int64_t session_gap_minutes = 30;
   int64_t max_batch_tags = 10'000;
   std::string import_file;
@@ -192,6 +193,10 @@ std::vector<Flag> MakeFlags(ServerOptions* o) {
        "cluster\"); the node listens on its address from the file (default: single node)",
        string_flag(&o->cluster_file)},
       {"node-id", "ID", "with --cluster-file: which of its nodes this is", string_flag(&o->node_id)},
+      {"export-page-tags", "N",
+       "with --cluster-file: GET /export reads each partition group's tags N at a time "
+       "(default 4096)",
+       int_flag(&o->export_page_tags, 1, 65536)},
       {"session-gap-minutes", "MIN",
        "GET /user_sessions: tags this far apart or more start a new session (default 30)",
        int_flag(&o->session_gap_minutes, 1, 60 * 24 * 365)},
@@ -313,6 +318,7 @@ int Run(int argc, char** argv) {
     node_options.node_id = options.node_id;
     node_options.data_dir = options.database.data_dir;
     node_options.database = options.database;
+    node_options.export_page_tags = options.export_page_tags;
     absl::StatusOr<std::unique_ptr<cluster::ClusterNode>> node =
         cluster::ClusterNode::Start(*std::move(config), std::move(node_options));
     if (!node.ok()) {

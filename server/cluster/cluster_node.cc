@@ -722,6 +722,7 @@ void ClusterNode::Register(server::HttpRouter& server) {
     r.set_content(std::move(*chunk), "application/octet-stream");
   }, server::HttpRouter::Dispatch::kWorker);
   RegisterAnalystRoutes(server);
+  RegisterExportRoutes(server);
   server.Get("/cluster/profile", [this](Req q, Res r) {
     absl::StatusOr<int64_t> begin = IntParam(q, "begin"), end = IntParam(q, "end"),
                             limit = IntParam(q, "limit");

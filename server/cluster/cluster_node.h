@@ -8,7 +8,8 @@
 // groups whatever the cluster's size, so commits stay grouped: one fsync per group and round.
 //
 // Analyst queries (SPEC §9): merged from one owner of every group, sessions from the
-// cookie's owner (analyst_fanout.h).
+// cookie's owner (analyst_fanout.h). Exports (SPEC §10): every group's raw tags read in pages
+// and merged by time (cluster_node_export.cc).
 // Ingest: tags are validated, appended to their partition's subject (one entry per tag, a
 // retry of a failed one under its first Msg-Id: RetryIds) and answered once the owners have
 // applied them (OwnerPositions).
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,6 +55,8 @@ struct ClusterNodeOptions {
   std::chrono::milliseconds peer_connect_timeout{300};
   std::chrono::milliseconds peer_timeout{5000};
   std::chrono::milliseconds heartbeat_interval{200};
+  // GET /export reads each group's tags this many at a time (the node holds a page per group).
+  int64_t export_page_tags = 4096;
   OwnerPositions::Options owners;
 };
 
@@ -67,6 +71,8 @@ class ClusterNode final : public server::ClusterBackend {
   absl::Status AppendProfileJson(std::string_view cookie, TimeRange range, int32_t limit,
                                  std::string* out) override;
   absl::StatusOr<AggregateResult> Aggregate(const AggregateQuery& query) override;
+  absl::StatusOr<EpochMillis> EarliestRawTime() override;
+  absl::Status ExportTags(TimeRange range, const ExportSink& sink) override;
   const Analytics& analytics() const override { return *analytics_; }
   absl::Status Ready() const override;
   void Register(server::HttpRouter& router) override;
@@ -102,6 +108,13 @@ class ClusterNode final : public server::ClusterBackend {
   // This node's data of the cookie's partition, when it owns it and has caught up.
   absl::StatusOr<const Analytics*> ReadyCookieOwner(std::string_view cookie) const;
   void RegisterAnalystRoutes(server::HttpRouter& router);
+  // One owner's answer for a group: `local` on this node's database when it owns the group and
+  // has caught up, else GET `target` from the other owners in turn (cluster_node_export.cc).
+  absl::StatusOr<std::string> AskGroup(
+      const Group& group, const std::function<absl::StatusOr<std::string>(const Database&)>& local,
+      const std::string& target) const;
+  // /cluster/export and /cluster/raw_from: a page of a group's raw tags for a peer's export.
+  void RegisterExportRoutes(server::HttpRouter& router);
 
   const ClusterConfig config_;
   const ClusterNodeOptions options_;

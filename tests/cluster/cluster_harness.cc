@@ -30,12 +30,12 @@ int FreePort() {
   return ntohs(address.sin_port);
 }
 
-LocalCluster::LocalCluster(int nodes) : temp_("allezon-cluster") {
+LocalCluster::LocalCluster(int nodes, const std::string& node_flags) : temp_("allezon-cluster") {
   dir_ = (temp_.path() / "cluster").string();
   port_ = FreePort();
   std::string output;
   if (Script("up " + dir_ + " --nodes " + std::to_string(nodes) + " --port " +
-                 std::to_string(port_),
+                 std::to_string(port_) + " --node-flags '" + node_flags + "'",
              &output) != 0) {
     Script("down " + dir_);
     throw std::runtime_error("cluster.sh up failed:\n" + output);

@@ -11,8 +11,9 @@ namespace allezon_cluster_test {
 
 class LocalCluster {
  public:
-  // `up` with `nodes` nodes; throws (failing the test) when the cluster does not come up.
-  explicit LocalCluster(int nodes = 3);
+  // `up` with `nodes` nodes, each also given `node_flags` (allezon-server flags); throws
+  // (failing the test) when the cluster does not come up.
+  explicit LocalCluster(int nodes = 3, const std::string& node_flags = "");
   ~LocalCluster();  // `down`, then the directory goes
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
