@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -103,6 +104,34 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Cluster:
+    """A whole local cluster (scripts/cluster.sh: 3 nats-server, 3 nodes, HAProxy) under a
+    temporary directory; `port` is its front door. Taken down and removed after."""
+
+    def __init__(self, script, build_dir):
+        self.script = script
+        self.env = dict(os.environ, ALLEZON_BUILD_DIR=build_dir, ALLEZON_LOG_LEVEL="warn")
+        self.dir = os.path.join(tempfile.mkdtemp(prefix="allezon-browser-cluster-"), "cluster")
+        self.port = None
+
+    def __enter__(self):
+        with socket.socket() as s:  # a free loopback port for the front door
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        done = subprocess.run(["bash", self.script, "up", self.dir, "--nodes", "3", "--port",
+                               str(self.port)], env=self.env, capture_output=True, timeout=180)
+        if done.returncode != 0:
+            self.__exit__()
+            raise RuntimeError(f"cluster.sh up failed: {done.stdout[-2000:]!r} "
+                               f"{done.stderr[-2000:]!r}")
+        return self
+
+    def __exit__(self, *exc):
+        subprocess.run(["bash", self.script, "down", self.dir], env=self.env,
+                       capture_output=True, timeout=60)
+        shutil.rmtree(os.path.dirname(self.dir), ignore_errors=True)
+
+
 class Api:
     def __init__(self, port):
         self.port = port
@@ -112,7 +141,8 @@ class Api:
         try:
             conn.request(method, target, body=body, headers=headers or {})
             response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            # HTTP header names are case-insensitive (HAProxy sends them lower-case).
+            return response.status, response.headers, response.read()
         finally:
             conn.close()
 
@@ -146,6 +176,15 @@ class Api:
         with concurrent.futures.ThreadPoolExecutor(connections) as pool:
             for future in [pool.submit(send, c) for c in chunks]:
                 future.result()
+
+    def post_batches(self, tags, size=500):
+        """POST /user_tags/batch, `size` tags a batch; each must get its 204."""
+        for i in range(0, len(tags), size):
+            body = "".join(json.dumps(tag) + "\n" for tag in tags[i:i + size])
+            status, _, answer = self.request("POST", "/user_tags/batch", body=body,
+                                             headers={"Content-Type": "application/x-ndjson"})
+            if status != 204:
+                raise RuntimeError(f"POST /user_tags/batch: {status} {answer[:200]!r}")
 
 
 def check_assets(check, port):

@@ -14,6 +14,9 @@ does not advance while a fetch is pending), so no WebDriver or DevTools client i
 
     dashboard_test.py --server build/server/allezon-server --out build/tests/browser
     dashboard_test.py --server ... --out DIR --demo   # a richer stream, for the README shot
+    dashboard_test.py --cluster scripts/cluster.sh --build-dir build --out DIR
+        # the same checks through a cluster's front door (SPEC §8: 3 NATS, 3 nodes, HAProxy),
+        # the stream sent as batches: the page's queries are answered by the nodes' fan-out
 
 Exit 0: passed; 1: failed; 77: no Chromium on this machine (ctest reports a skip).
 """
@@ -149,11 +152,16 @@ def run(args):
         return 77
     os.makedirs(args.out, exist_ok=True)
     check = support.Checker()
-    with support.Server(args.server) as server:
+    serving = (support.Cluster(args.cluster, args.build_dir) if args.cluster
+               else support.Server(args.server))
+    with serving as server:
         api = support.Api(server.port)
         tags = known_stream() if not args.demo else support.demo_stream(T0, STREAM_MINUTES)
         started = time.monotonic()
-        api.post_tags([tag_json(n, *t) for n, t in enumerate(tags)])
+        if args.cluster:
+            api.post_batches([tag_json(n, *t) for n, t in enumerate(tags)])
+        else:
+            api.post_tags([tag_json(n, *t) for n, t in enumerate(tags)])
         print(f"{len(tags)} tags stored in {time.monotonic() - started:.1f} s")
         browser = support.Browser(chromium, server.port)
 
@@ -212,12 +220,19 @@ def run(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--server", required=True, help="the allezon-server binary")
+    parser.add_argument("--server", help="the allezon-server binary")
+    parser.add_argument("--cluster", help="scripts/cluster.sh: test through a cluster instead")
+    parser.add_argument("--build-dir", help="with --cluster: the build with the binaries")
     parser.add_argument("--out", required=True, help="where screenshots go")
     parser.add_argument("--demo", action="store_true",
                         help="fill a richer stream and only take dashboard.png")
     args = parser.parse_args()
-    if not shutil.which(args.server) and not os.path.exists(args.server):
+    if args.cluster:
+        if not args.build_dir:
+            parser.error("--cluster needs --build-dir")
+    elif not args.server:
+        parser.error("--server or --cluster is required")
+    elif not shutil.which(args.server) and not os.path.exists(args.server):
         print(f"no server binary at {args.server}")
         return 1
     return run(args)
