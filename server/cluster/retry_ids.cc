@@ -18,11 +18,15 @@ void RetryIds::Remember(std::string line, std::string msg_id, Clock::time_point 
   Expire(now);
   const Clock::time_point expires = now + options_.window;
   order_.emplace_back(line, expires);
-  entries_.insert_or_assign(std::move(line), Entry{std::move(msg_id), expires});
-  while (entries_.size() > options_.max_entries && !order_.empty()) {
-    auto it = entries_.find(order_.front().first);
-    if (it != entries_.end() && it->second.expires == order_.front().second) entries_.erase(it);
-    order_.pop_front();
+  if (auto it = entries_.find(line); it != entries_.end()) {
+    it->second = Entry{std::move(msg_id), expires};
+  } else {
+    bytes_ += line.size();
+    entries_.emplace(std::move(line), Entry{std::move(msg_id), expires});
+  }
+  while ((entries_.size() > options_.max_entries || bytes_ > options_.max_bytes) &&
+         !order_.empty()) {
+    EvictOldest();
   }
   count_.store(entries_.size(), std::memory_order_relaxed);
 }
@@ -30,7 +34,7 @@ void RetryIds::Remember(std::string line, std::string msg_id, Clock::time_point 
 void RetryIds::Forget(std::string_view line) {
   std::lock_guard lock(mu_);
   if (auto it = entries_.find(absl::string_view(line.data(), line.size())); it != entries_.end())
-    entries_.erase(it);
+    Erase(it);
   count_.store(entries_.size(), std::memory_order_relaxed);
 }
 
@@ -39,12 +43,19 @@ size_t RetryIds::size() const {
   return entries_.size();
 }
 
+void RetryIds::Erase(absl::flat_hash_map<std::string, Entry>::iterator it) {
+  bytes_ -= it->first.size();
+  entries_.erase(it);
+}
+
+void RetryIds::EvictOldest() {
+  auto it = entries_.find(order_.front().first);
+  if (it != entries_.end() && it->second.expires == order_.front().second) Erase(it);
+  order_.pop_front();
+}
+
 void RetryIds::Expire(Clock::time_point now) {
-  while (!order_.empty() && order_.front().second <= now) {
-    auto it = entries_.find(order_.front().first);
-    if (it != entries_.end() && it->second.expires == order_.front().second) entries_.erase(it);
-    order_.pop_front();
-  }
+  while (!order_.empty() && order_.front().second <= now) EvictOldest();
   // Forgotten entries leave their order_ records behind; keep that garbage bounded.
   if (order_.size() > 2 * options_.max_entries + 1024) {
     std::deque<std::pair<std::string, Clock::time_point>> live;

@@ -10,7 +10,7 @@
 //
 // Keys are whole log lines, never hashes: a collision would drop a distinct tag. Entries
 // expire after `window` (shorter than the stream's duplicate window) and the memory holds at
-// most `max_entries` (the oldest go first).
+// most `max_entries` entries and `max_bytes` of lines (the oldest go first).
 //
 // Thread-safety: every method may be called from any thread.
 #ifndef ALLEZON_SERVER_CLUSTER_RETRY_IDS_H_
@@ -35,6 +35,7 @@ class RetryIds {
   struct Options {
     std::chrono::milliseconds window{100'000};
     size_t max_entries = 100'000;
+    size_t max_bytes = 64 << 20;  // of lines (a batch's entry holds many tags)
   };
 
   explicit RetryIds(Options options) : options_(options) {}
@@ -53,11 +54,14 @@ class RetryIds {
     Clock::time_point expires;
   };
   void Expire(Clock::time_point now);  // mu_ held
+  void EvictOldest();                  // mu_ held
+  void Erase(absl::flat_hash_map<std::string, Entry>::iterator it);  // mu_ held
 
   const Options options_;
   std::atomic<size_t> count_{0};  // entries_.size(): Find's lock-free answer when empty
   mutable std::mutex mu_;
   absl::flat_hash_map<std::string, Entry> entries_;
+  size_t bytes_ = 0;  // of entries_' lines
   // Insertion order for expiry and the size bound; may name entries already forgotten or
   // re-remembered (checked against `expires`).
   std::deque<std::pair<std::string, Clock::time_point>> order_;

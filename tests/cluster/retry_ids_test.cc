@@ -58,5 +58,26 @@ TEST_CASE("memory is bounded: the oldest entries go first") {
   CHECK(ids.Find("4", t0 + milliseconds(30)).value_or("") == "id-4");
 }
 
+TEST_CASE("memory is bounded in bytes too: a batch's entries hold many lines") {
+  RetryIds ids({milliseconds(100'000), 1000, 10'000});
+  const Clock::time_point t0 = Clock::now();
+  const std::string big(4'000, 'x');
+  for (int i = 0; i < 4; ++i) {
+    ids.Remember(std::to_string(i) + big, "id-" + std::to_string(i), t0 + milliseconds(i));
+  }
+  CHECK(ids.size() == 2);  // 2 x 4,001 bytes fit in 10,000; the oldest two went
+  CHECK_FALSE(ids.Find("0" + big, t0 + milliseconds(10)).has_value());
+  CHECK_FALSE(ids.Find("1" + big, t0 + milliseconds(10)).has_value());
+  CHECK(ids.Find("3" + big, t0 + milliseconds(10)).value_or("") == "id-3");
+  // Remembering a line again does not count its bytes twice; forgetting returns them.
+  ids.Remember("3" + big, "id-3b", t0 + milliseconds(11));
+  CHECK(ids.size() == 2);
+  CHECK(ids.Find("2" + big, t0 + milliseconds(12)).value_or("") == "id-2");
+  ids.Forget("2" + big);
+  ids.Remember("5" + big, "id-5", t0 + milliseconds(13));
+  CHECK(ids.size() == 2);
+  CHECK(ids.Find("3" + big, t0 + milliseconds(14)).value_or("") == "id-3b");
+}
+
 }  // namespace
 }  // namespace allezon::cluster
