@@ -363,9 +363,11 @@ TEST_CASE("an empty partition is caught up; invalid options and partitions are r
   auto reader = log->Read(5, 1, c.Fn());
   CHECK(c.WaitFor([&] { return c.caught_up_empty; }, Scaled(5s)));
   CHECK(c.size() == 0);
+  // Bounds here and below are "no wait for a callback drain (5 s)", not latency targets: a
+  // loaded 2-core CI box stalls for a second at times.
   auto start = Clock::now();
   reader.reset();
-  CHECK(Clock::now() - start < Scaled(1s));
+  CHECK(Clock::now() - start < Scaled(3s));
 
   auto bad = AppendSync(*log, options.partitions, "x", "bad-partition");
   CHECK(bad.status().code() == absl::StatusCode::kInvalidArgument);
@@ -479,6 +481,8 @@ void CheckReadBack(Collector& c, const std::map<std::string, uint64_t>& acked, i
 
 TEST_CASE("many concurrent appends are all acknowledged and read back exactly once") {
   auto options = Options("MANY");
+  // Every append must succeed here: a stall of the machine must not time one out.
+  options.append_timeout = 15s;
   auto log = OpenLog(options);
   WaitWritable(*log, options.partitions, Scaled(20s));
   constexpr int kPartitions = 4, kThreads = 8, kPerThread = 2500;
@@ -587,14 +591,14 @@ TEST_CASE("all servers down: appends fail with Unavailable in time, then succeed
   std::this_thread::sleep_for(300ms);
   auto start = Clock::now();
   idle_reader.reset();  // even in a JetStream call that cannot be answered
-  CHECK(Clock::now() - start < Scaled(1500ms));
+  CHECK(Clock::now() - start < Scaled(3s));
 
   start = Clock::now();
   auto during = AppendSync(*log, 2, "during", "down-during");
   const auto took = Clock::now() - start;
   CHECK(during.status().code() == absl::StatusCode::kUnavailable);
   CHECK(took >= 900ms);
-  CHECK(took < Scaled(2500ms));
+  CHECK(took < Scaled(4s));
   CHECK(!log->Stats().connected);
   CHECK(log->Stats().append_failures >= 1);
 
@@ -610,7 +614,7 @@ TEST_CASE("all servers down: appends fail with Unavailable in time, then succeed
     std::this_thread::sleep_for(300ms);
     start = Clock::now();
     orphan.reset();  // its pending append is answered, its reader stops
-    CHECK(Clock::now() - start < Scaled(1500ms));
+    CHECK(Clock::now() - start < Scaled(3s));
   }
   for (int i = 0; i < NatsCluster::kServers; ++i) cluster.Start(i);
   REQUIRE(cluster.WaitListening(Scaled(15s)));
