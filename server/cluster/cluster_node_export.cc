@@ -37,23 +37,22 @@ absl::StatusOr<std::string> LocalPage(const Database& db, TimeRange range, Curso
   std::string out;
   int64_t lines = 0, skip = after.read_at_time;
   bool full = false;
-  absl::Status status = db.ExportTags(
-      {std::max(range.begin, after.time), range.end},
-      [&](std::span<const UserTagView> tags) -> absl::Status {
-        for (const UserTagView& tag : tags) {
-          if (skip > 0 && tag.time == after.time) {
-            --skip;
-            continue;
-          }
-          if (lines == limit) {
-            full = true;
-            return absl::CancelledError("page full");
-          }
-          AppendUserTagLine(tag, &out);
-          ++lines;
-        }
-        return absl::OkStatus();
-      });
+  absl::Status status = db.ExportTags({std::max(range.begin, after.time), range.end},
+                                      [&](std::span<const UserTagView> tags) -> absl::Status {
+                                        for (const UserTagView& tag : tags) {
+                                          if (skip > 0 && tag.time == after.time) {
+                                            --skip;
+                                            continue;
+                                          }
+                                          if (lines == limit) {
+                                            full = true;
+                                            return absl::CancelledError("page full");
+                                          }
+                                          AppendUserTagLine(tag, &out);
+                                          ++lines;
+                                        }
+                                        return absl::OkStatus();
+                                      });
   if (!status.ok() && !full) return status;
   return out;
 }
@@ -83,8 +82,8 @@ absl::StatusOr<std::string> ClusterNode::AskGroup(
     }
     last = answer.status();
   }
-  return absl::UnavailableError(absl::StrCat("no owner of partitions group ", group.key,
-                                             " can answer: ", last.message()));
+  return absl::UnavailableError(
+      absl::StrCat("no owner of partitions group ", group.key, " can answer: ", last.message()));
 }
 
 absl::StatusOr<EpochMillis> ClusterNode::EarliestRawTime() {
@@ -126,8 +125,7 @@ absl::Status ClusterNode::ExportTags(TimeRange range, const ExportSink& sink) {
   const auto fetch = [&](Pages& pages) -> absl::Status {
     const Cursor after = pages.cursor;
     absl::StatusOr<std::string> page = AskGroup(
-        *pages.group,
-        [&](const Database& db) { return LocalPage(db, range, after, page_tags); },
+        *pages.group, [&](const Database& db) { return LocalPage(db, range, after, page_tags); },
         absl::StrCat("/cluster/export?group=", pages.group->key, "&begin=", range.begin,
                      "&end=", range.end, "&from=", after.time, "&skip=", after.read_at_time,
                      "&limit=", page_tags));
@@ -203,8 +201,7 @@ void ClusterNode::RegisterExportRoutes(server::HttpRouter& router) {
         }
         absl::StatusOr<const Database*> db = ReadyGroupDatabase(q.param("group"));
         if (!db.ok()) return SendJsonError(r, db.status());
-        absl::StatusOr<std::string> page =
-            LocalPage(**db, {*begin, *end}, {*from, *skip}, *limit);
+        absl::StatusOr<std::string> page = LocalPage(**db, {*begin, *end}, {*from, *skip}, *limit);
         if (!page.ok()) return SendJsonError(r, page.status());
         r.set_content(std::move(*page), "application/x-ndjson");
       },

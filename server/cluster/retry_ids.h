@@ -53,8 +53,8 @@ class RetryIds {
     std::string msg_id;
     Clock::time_point expires;
   };
-  void Expire(Clock::time_point now);  // mu_ held
-  void EvictOldest();                  // mu_ held
+  void Expire(Clock::time_point now);                                // mu_ held
+  void EvictOldest();                                                // mu_ held
   void Erase(absl::flat_hash_map<std::string, Entry>::iterator it);  // mu_ held
 
   const Options options_;
