@@ -178,8 +178,8 @@ void RegisterHistoryApi(HttpRouter& router, Database* database, HistoryOptions o
   using Res = HttpResponse&;
   // Single node: one SubmitTags, all or none, answered once the commit holding them is
   // durable. Cluster: every tag through the log to its partition's owners (a failure may
-  // leave some stored; the node re-sends a retried tag under its first Msg-Id, so retrying
-  // the batch stores each tag once).
+  // leave some stored; the node re-sends a retried batch's entries under their first
+  // Msg-Ids, so retrying the batch stores each tag once).
   auto submit = std::make_shared<SubmitFn>();
   if (options.cluster != nullptr) {
     *submit = [cluster = options.cluster](std::vector<UserTag> tags,

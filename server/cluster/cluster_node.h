@@ -10,9 +10,9 @@
 // Analyst queries (SPEC §9): merged from one owner of every group, sessions from the
 // cookie's owner (analyst_fanout.h). Exports (SPEC §10): every group's raw tags read in pages
 // and merged by time (cluster_node_export.cc).
-// Ingest: tags are validated, appended to their partition's subject (one entry per tag, a
-// retry of a failed one under its first Msg-Id: RetryIds) and answered once the owners have
-// applied them (OwnerPositions).
+// Ingest: tags are validated, appended to their partition's subject (a request's tags of one
+// partition as one entry; a retry of a failed one under its first Msg-Id: RetryIds) and
+// answered once the owners have applied them (OwnerPositions).
 // Apply: one TagLog reader per owned partition commits its entries in log order, the
 // partition's position (SourcePosition "<subject>") in the same transaction; after a crash
 // it resumes from that position, so every entry is applied exactly once.
