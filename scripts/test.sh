@@ -19,11 +19,11 @@ jobs="$(nproc)"
 # run_suite DIR "CTEST ARGS" CMAKE ARGS...
 run_suite() {
   local dir="$1" ctest_args="$2"; shift 2
-  echo "=== configure $dir ($*)"
+  echo "=== $(date -u +%T) configure $dir ($*)"
   cmake -S "$root" -B "$dir" "$@" >/dev/null
-  echo "=== build $dir"
+  echo "=== $(date -u +%T) build $dir"
   cmake --build "$dir" -j"$jobs"
-  echo "=== test $dir"
+  echo "=== $(date -u +%T) test $dir"
   # shellcheck disable=SC2086
   (cd "$dir" && ctest --output-on-failure --timeout 600 -j"$jobs" $ctest_args) ||
     { failure_digest "$dir"; return 1; }
@@ -37,7 +37,7 @@ failure_digest() {
   awk -F: 'NR == FNR { failed[$2] = 1; next }
        /^[0-9]+\/[0-9]+ Testing: / { split($0, w, " "); name = (w[3] in failed) ? w[3] : ""; shown = 0 }
        /<end of output>/ { name = "" }
-       name != "" && shown < 8 && /(ERROR|FATAL|error:|values:|logged:|Timeout|Segmentation|Sanitizer)/ {
+       name != "" && shown < 40 && /(ERROR|FATAL|error:|values:|logged:|Timeout|Segmentation|Sanitizer|\(\+0x|\[0x)/ {
          if (shown == 0) print "--- " name; print "  " substr($0, 1, 300); ++shown }' "$failed" "$log"
 }
 
@@ -54,7 +54,7 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
       -DALLEZON_BUILD_BENCHMARKS=OFF -DALLEZON_BUILD_EXAMPLES=OFF
 fi
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
-  echo "=== ThreadSanitizer: library tests, the C ABI from C and C++ threads, and the server" \
+  echo "=== $(date -u +%T) ThreadSanitizer: library tests, the C ABI from C and C++ threads, and the server" \
     "under the integration, durability and hardening suites"
   cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${sanitizer_flags[@]}" \
     -DALLEZON_TSAN=ON \
@@ -84,7 +84,7 @@ if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
     tsan_rc=1
   fi
   [[ "$tsan_rc" == 0 ]] || { echo "=== ThreadSanitizer pass failed"; exit 1; }
-  echo "=== fuzzing smoke run"
+  echo "=== $(date -u +%T) fuzzing smoke run"
   BUILD_DIR="$root/build-fuzz" JOBS="$jobs" "$root/fuzz/run.sh" "${ALLEZON_FUZZ_SECONDS:-10}"
 fi
-echo "=== all tests passed"
+echo "=== $(date -u +%T) all tests passed"
