@@ -15,6 +15,15 @@ std::string Address(const NodeSpec& node) {
   return absl::StrCat(node.host, ":", node.port);
 }
 
+// A server line that follows any_node's health check of the node: every backend but any_node
+// has these, so a node has one state everywhere.
+void AppendTrackedServer(const ClusterConfig& config, int node_index, bool backup,
+                         std::string* out) {
+  const NodeSpec& node = config.nodes[static_cast<size_t>(node_index)];
+  absl::StrAppend(out, "    server ", node.id, " ", Address(node), " id ", node_index + 1,
+                  " track any_node/", node.id, backup ? " backup\n" : "\n");
+}
+
 std::string Ms(std::chrono::milliseconds duration) { return absl::StrCat(duration.count(), "ms"); }
 
 // The front door's own errors (no node available, timeouts) keep SPEC §7's JSON error body
@@ -150,23 +159,15 @@ std::string HaproxyConfig(const ClusterConfig& config, const HaproxyOptions& opt
   }
   out += "\nbackend batch\n    balance hash req.body\n    hash-type consistent\n";
   for (size_t i = 0; i < config.nodes.size(); ++i) {
-    const NodeSpec& node = config.nodes[i];
-    absl::StrAppend(&out, "    server ", node.id, " ", Address(node), " id ", i + 1,
-                    " track any_node/", node.id, "\n");
+    AppendTrackedServer(config, static_cast<int>(i), /*backup=*/false, &out);
   }
   out += "\n";
 
   for (int partition = 0; partition < p; ++partition) {
     const PartitionOwners& owners = config.owners[static_cast<size_t>(partition)];
-    const NodeSpec& primary = config.nodes[static_cast<size_t>(owners.primary)];
-    absl::StrAppend(&out, "backend p", partition, "\n    server ", primary.id, " ",
-                    Address(primary), " id ", owners.primary + 1, " track any_node/", primary.id,
-                    "\n");
-    if (owners.secondary >= 0) {
-      const NodeSpec& secondary = config.nodes[static_cast<size_t>(owners.secondary)];
-      absl::StrAppend(&out, "    server ", secondary.id, " ", Address(secondary), " id ",
-                      owners.secondary + 1, " track any_node/", secondary.id, " backup\n");
-    }
+    absl::StrAppend(&out, "backend p", partition, "\n");
+    AppendTrackedServer(config, owners.primary, /*backup=*/false, &out);
+    if (owners.secondary >= 0) AppendTrackedServer(config, owners.secondary, /*backup=*/true, &out);
   }
   return out;
 }
