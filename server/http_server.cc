@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -869,7 +870,12 @@ bool HttpServer::Run() {
     }
   }
   std::vector<std::thread> threads;
-  for (auto& loop : loops_) threads.emplace_back([&loop] { loop->Run(); });
+  for (auto& loop : loops_) {
+    threads.emplace_back([&loop] {
+      pthread_setname_np(pthread_self(), "alz-http-loop");
+      loop->Run();
+    });
+  }
   for (std::thread& t : threads) t.join();
   // The worker's job and the producers may use what the handlers use (the Database), which
   // the caller may close once Run returns: both end here. Their connections are closed.

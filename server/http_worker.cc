@@ -1,5 +1,7 @@
 #include "http_worker.h"
 
+#include <pthread.h>
+
 #include <exception>
 #include <string_view>
 #include <system_error>
@@ -135,6 +137,7 @@ void HttpWorker::Post(std::shared_ptr<Completions> to, Connection* connection, H
 }
 
 void HttpWorker::Run() {
+  pthread_setname_np(pthread_self(), "alz-http-worker");
   for (;;) {
     Job job;
     {

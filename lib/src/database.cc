@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,9 +29,9 @@
 #include "catalogue.h"
 #include "page_check.h"
 #include "profile_staging.h"
-#include "tag_log.h"
 #include "raw_tags.h"
 #include "storage.h"
+#include "tag_log.h"
 #include "user_tag_store_impl.h"
 
 namespace allezon {
@@ -64,7 +65,6 @@ std::string SourcePositionKey(std::string_view source) {
   return absl::StrCat(internal::Sv(kSourcePositionPrefix), internal::Sv(source));
 }
 
-
 absl::Status ValidateOptions(const Options& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("data_dir is required");
   if (options.profile_cap < 1) return absl::InvalidArgumentError("profile_cap must be >= 1");
@@ -82,7 +82,8 @@ absl::Status ValidateOptions(const Options& options) {
   if (options.tuning.aggregate_fold_delay_ms < 0 || options.tuning.aggregate_fold_interval_ms < 0) {
     return absl::InvalidArgumentError("aggregate fold delay and interval must be >= 0");
   }
-  if (options.tuning.max_batch_tags < 1) return absl::InvalidArgumentError("max_batch_tags must be >= 1");
+  if (options.tuning.max_batch_tags < 1)
+    return absl::InvalidArgumentError("max_batch_tags must be >= 1");
 
   if (options.max_query_buckets < 1) {
     return absl::InvalidArgumentError("max_query_buckets must be >= 1");
@@ -375,14 +376,17 @@ absl::Status DatabaseImpl::InitializeDatabases() {
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = raw_tags_.Recover(*txn, tag_log_.next_sequence() == 1,
-                                         aggregates_.newest_time());
+  if (absl::Status s =
+          raw_tags_.Recover(*txn, tag_log_.next_sequence() == 1, aggregates_.newest_time());
       !s.ok()) {
     return s;
   }
   SetLogMarks();
   if (absl::Status s = txn->Commit(); !s.ok()) return s;
-  writer_ = std::thread([this] { WriterLoop(); });
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "alz-db-writer");  // as `top -H` shows it
+    WriterLoop();
+  });
   return absl::OkStatus();
 }
 
@@ -446,12 +450,13 @@ void DatabaseImpl::WriterLoop() {
   const auto has_work = [this] {  // called with queue_mu_ held
     return !queue_.empty() || closing_;
   };
-  const auto idle_wait =
-      std::chrono::milliseconds(std::max<int64_t>(10, storage_.options.tuning.aggregate_fold_interval_ms));
+  const auto idle_wait = std::chrono::milliseconds(
+      std::max<int64_t>(10, storage_.options.tuning.aggregate_fold_interval_ms));
   std::vector<WriteRequest*> batch;
   // Committed, not yet answered: their meta page is not known to be on disk yet.
   std::vector<WriteRequest*> unflushed;
-  const bool defer_meta_flush = storage_.options.sync && !storage_.options.tuning.sync_meta_every_commit;
+  const bool defer_meta_flush =
+      storage_.options.sync && !storage_.options.tuning.sync_meta_every_commit;
   bool folding_idle = false;  // folding staged profile tags while no writes wait
   for (;;) {
     batch.clear();
@@ -646,7 +651,8 @@ absl::Status DatabaseImpl::FoldIdle() {
     absl::Status status = [&]() -> absl::Status {
       absl::StatusOr<Txn> txn = Txn::Begin(storage_.env, /*read_only=*/false);
       if (!txn.ok()) return txn.status();
-      if (absl::Status s = staging_.Write(*txn, {}, {}, storage_.options.tuning.max_batch_tags); !s.ok()) {
+      if (absl::Status s = staging_.Write(*txn, {}, {}, storage_.options.tuning.max_batch_tags);
+          !s.ok()) {
         return s;
       }
       return txn->Commit();

@@ -1,9 +1,10 @@
 #include "cluster_node.h"
-#include "cluster_node_state.h"
+
+#include <pthread.h>
 
 #include <algorithm>
-#include <future>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <random>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "allezon/json.h"
+#include "cluster_node_state.h"
 #include "http_api.h"
 #include "http_message.h"
 #include "log.h"
@@ -45,7 +47,6 @@ std::string Subject(const ClusterConfig& config, int partition) {
 std::string HeartbeatSubject(const ClusterConfig& config, std::string_view node) {
   return absl::StrCat("allezon-heartbeat.", config.nats.stream, ".", Sv(node));
 }
-
 
 }  // namespace
 
@@ -135,7 +136,10 @@ absl::Status ClusterNode::Open() {
                            [this, p](const ReadBatch& batch) { return Apply(*p, batch); });
   }
   analytics_ = std::make_unique<ClusterAnalytics>(AnalystSources());
-  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+  heartbeat_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "alz-heartbeat");
+    HeartbeatLoop();
+  });
   return absl::OkStatus();
 }
 
@@ -173,8 +177,9 @@ absl::Status ClusterNode::OpenGroup(Group& group) {
             : FetchSnapshot(owner, group.key, incoming, SnapshotFetchOptions{});
   if (!fetched.ok()) {
     std::filesystem::remove_all(incoming, error);
-    server::LogLine(server::LogLevel::kInfo, "no copy of the group from its other owner; "
-                                             "rebuilding from the log")
+    server::LogLine(server::LogLevel::kInfo,
+                    "no copy of the group from its other owner; "
+                    "rebuilding from the log")
         .Add("group", group.key)
         .Add("owner", owner.id)
         .Add("reason", std::string(fetched.status().message()));
@@ -184,8 +189,8 @@ absl::Status ClusterNode::OpenGroup(Group& group) {
   std::filesystem::remove_all(db_options.data_dir, error);
   if (!error) std::filesystem::rename(incoming, db_options.data_dir, error);
   if (error) {
-    return absl::InternalError(absl::StrCat("cannot move ", incoming, " to ",
-                                            db_options.data_dir, ": ", error.message()));
+    return absl::InternalError(
+        absl::StrCat("cannot move ", incoming, " to ", db_options.data_dir, ": ", error.message()));
   }
   if (absl::Status s = open(); !s.ok()) return s;
   group.rebuilt_from = owner.id;
@@ -193,9 +198,9 @@ absl::Status ClusterNode::OpenGroup(Group& group) {
       .Add("group", group.key)
       .Add("owner", owner.id)
       .Add("bytes", *fetched)
-      .Add("ms", static_cast<int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          Clock::now() - started)
-                                          .count()));
+      .Add("ms", static_cast<int64_t>(
+                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started)
+                         .count()));
   return absl::OkStatus();
 }
 
@@ -257,7 +262,8 @@ uint64_t ClusterNode::Apply(Partition& partition, const ReadBatch& batch) {
       return partition.applied.load() + 1;
     }
     partition.applied.store(last);
-    if (last_apply_failure_ms_.load(std::memory_order_relaxed) != 0) last_apply_failure_ms_.store(0);
+    if (last_apply_failure_ms_.load(std::memory_order_relaxed) != 0)
+      last_apply_failure_ms_.store(0);
     positions_.LocalApplied(partition.id, last);
     if (!positions_changed_.exchange(true)) {
       { std::lock_guard lock(stop_mu_); }  // the heartbeat thread is waiting, not about to
@@ -336,7 +342,8 @@ void ClusterNode::HeartbeatLoop() {
 // "<node> <ready 0|1> <partition>:<applied> ..."
 void ClusterNode::Broadcast(const std::vector<const Partition*>& partitions) {
   std::string message = absl::StrCat(options_.node_id, " ", ever_ready_.load() ? 1 : 0);
-  for (const Partition* p : partitions) absl::StrAppend(&message, " ", p->id, ":", p->applied.load());
+  for (const Partition* p : partitions)
+    absl::StrAppend(&message, " ", p->id, ":", p->applied.load());
   log_->Broadcast(HeartbeatSubject(config_, options_.node_id), message);
 }
 
@@ -437,16 +444,16 @@ void ClusterNode::Submit(std::vector<UserTag> tags, std::function<void(absl::Sta
                      return join->Finish(absl::UnavailableError(absl::StrCat(
                          "the log did not take the tag: ", sequence.status().message())));
                    }
-                   positions_.Wait(partition, *sequence, deadline,
-                                   [join](absl::Status status) { join->Finish(std::move(status)); });
+                   positions_.Wait(partition, *sequence, deadline, [join](absl::Status status) {
+                     join->Finish(std::move(status));
+                   });
                  });
   }
 }
 
-absl::Status ClusterNode::AppendProfileJson(std::string_view cookie, TimeRange range,
-                                            int32_t limit, std::string* out) {
-  const Partition& partition =
-      *partitions_[PartitionOf(cookie, config_.partitions)];
+absl::Status ClusterNode::AppendProfileJson(std::string_view cookie, TimeRange range, int32_t limit,
+                                            std::string* out) {
+  const Partition& partition = *partitions_[PartitionOf(cookie, config_.partitions)];
   if (partition.group->db != nullptr && partition.caught_up.load()) {
     return allezon::AppendProfileJson(partition.group->db->user_tags(), cookie, range, limit, out);
   }
@@ -466,12 +473,12 @@ absl::Status ClusterNode::AppendProfileJson(std::string_view cookie, TimeRange r
     if (absl::IsInvalidArgument(body.status())) return body.status();
     last = body.status();
   }
-  return absl::UnavailableError(absl::StrCat("no owner of partition ", partition.id,
-                                             " can answer: ", last.message()));
+  return absl::UnavailableError(
+      absl::StrCat("no owner of partition ", partition.id, " can answer: ", last.message()));
 }
 
-absl::StatusOr<AggregateResult> ClusterNode::LocalGroupAggregate(std::string_view group_key,
-                                                                 const AggregateQuery& query) const {
+absl::StatusOr<AggregateResult> ClusterNode::LocalGroupAggregate(
+    std::string_view group_key, const AggregateQuery& query) const {
   absl::StatusOr<const Database*> db = ReadyGroupDatabase(group_key);
   if (!db.ok()) return db.status();
   AggregateQuery both = query;
@@ -519,8 +526,8 @@ absl::StatusOr<AggregateResult> ClusterNode::GroupAggregate(const Group& group,
     if (result.ok() || absl::IsInvalidArgument(result.status())) return result;
     last = result.status();
   }
-  return absl::UnavailableError(absl::StrCat("no owner of partitions group ", group.key,
-                                             " can answer: ", last.message()));
+  return absl::UnavailableError(
+      absl::StrCat("no owner of partitions group ", group.key, " can answer: ", last.message()));
 }
 
 absl::StatusOr<AggregateResult> ClusterNode::Aggregate(const AggregateQuery& query) {
@@ -530,8 +537,9 @@ absl::StatusOr<AggregateResult> ClusterNode::Aggregate(const AggregateQuery& que
     if (GroupReady(*group)) {
       answers.push_back(LocalGroupAggregate(group->key, query));
     } else {
-      remote.push_back(std::async(std::launch::async,
-                                  [this, g = group.get(), &query] { return GroupAggregate(*g, query); }));
+      remote.push_back(std::async(std::launch::async, [this, g = group.get(), &query] {
+        return GroupAggregate(*g, query);
+      }));
     }
   }
   for (auto& future : remote) answers.push_back(future.get());
@@ -648,30 +656,30 @@ std::string ClusterNode::MetricsText() const {
                   "partition\n# TYPE allezon_cluster_log_lag gauge\n");
   for (const auto& p : partitions_) {
     if (p->group->db == nullptr) continue;
-    absl::StrAppend(&out, "allezon_cluster_log_lag{partition=\"", p->id, "\"} ",
-                    p->pending.load(), "\n");
+    absl::StrAppend(&out, "allezon_cluster_log_lag{partition=\"", p->id, "\"} ", p->pending.load(),
+                    "\n");
   }
   const TagLogStats log = log_->Stats();
-  absl::StrAppend(
-      &out, "# TYPE allezon_cluster_log_connected gauge\nallezon_cluster_log_connected ",
-      log.connected ? 1 : 0, "\n# TYPE allezon_cluster_log_appends_total counter\n",
-      "allezon_cluster_log_appends_total ", log.appends,
-      "\n# TYPE allezon_cluster_log_append_resends_total counter\n",
-      "allezon_cluster_log_append_resends_total ", log.append_resends,
-      "\n# TYPE allezon_cluster_log_append_failures_total counter\n",
-      "allezon_cluster_log_append_failures_total ", log.append_failures,
-      "\n# TYPE allezon_cluster_log_reader_restarts_total counter\n",
-      "allezon_cluster_log_reader_restarts_total ", log.reader_restarts,
-      "\n# TYPE allezon_cluster_ingest_failures_total counter\n",
-      "allezon_cluster_ingest_failures_total ", ingest_failures_.load(),
-      "\n# TYPE allezon_cluster_retried_tags_total counter\n",
-      "allezon_cluster_retried_tags_total ", retried_tags_.load(),
-      "\n# TYPE allezon_cluster_apply_failures_total counter\n",
-      "allezon_cluster_apply_failures_total ", apply_failures_.load(),
-      "\n# TYPE allezon_cluster_truncated_reads_total counter\n",
-      "allezon_cluster_truncated_reads_total ", truncated_reads_.load(),
-      "\n# TYPE allezon_cluster_ingest_waiting gauge\nallezon_cluster_ingest_waiting ",
-      positions_.waiting(), "\n");
+  absl::StrAppend(&out,
+                  "# TYPE allezon_cluster_log_connected gauge\nallezon_cluster_log_connected ",
+                  log.connected ? 1 : 0, "\n# TYPE allezon_cluster_log_appends_total counter\n",
+                  "allezon_cluster_log_appends_total ", log.appends,
+                  "\n# TYPE allezon_cluster_log_append_resends_total counter\n",
+                  "allezon_cluster_log_append_resends_total ", log.append_resends,
+                  "\n# TYPE allezon_cluster_log_append_failures_total counter\n",
+                  "allezon_cluster_log_append_failures_total ", log.append_failures,
+                  "\n# TYPE allezon_cluster_log_reader_restarts_total counter\n",
+                  "allezon_cluster_log_reader_restarts_total ", log.reader_restarts,
+                  "\n# TYPE allezon_cluster_ingest_failures_total counter\n",
+                  "allezon_cluster_ingest_failures_total ", ingest_failures_.load(),
+                  "\n# TYPE allezon_cluster_retried_tags_total counter\n",
+                  "allezon_cluster_retried_tags_total ", retried_tags_.load(),
+                  "\n# TYPE allezon_cluster_apply_failures_total counter\n",
+                  "allezon_cluster_apply_failures_total ", apply_failures_.load(),
+                  "\n# TYPE allezon_cluster_truncated_reads_total counter\n",
+                  "allezon_cluster_truncated_reads_total ", truncated_reads_.load(),
+                  "\n# TYPE allezon_cluster_ingest_waiting gauge\nallezon_cluster_ingest_waiting ",
+                  positions_.waiting(), "\n");
   return out;
 }
 
@@ -693,51 +701,55 @@ void ClusterNode::Register(server::HttpRouter& server) {
       if (!bucket) return SendJsonError(r, absl::InvalidArgumentError("bucket: 1m, 15m, 1h or 1d"));
       query.bucket = *bucket;
     }
-    for (auto [name, field] : {std::pair{"origin", &query.origin},
-                               std::pair{"brand_id", &query.brand_id},
-                               std::pair{"category_id", &query.category_id}}) {
+    for (auto [name, field] :
+         {std::pair{"origin", &query.origin}, std::pair{"brand_id", &query.brand_id},
+          std::pair{"category_id", &query.category_id}}) {
       if (q.has_param(name)) *field = q.param(name);
     }
-    absl::StatusOr<AggregateResult> result =
-        LocalGroupAggregate(q.param("group"), query);
+    absl::StatusOr<AggregateResult> result = LocalGroupAggregate(q.param("group"), query);
     if (!result.ok()) return SendJsonError(r, result.status());
     r.set_content(RowsJson(*result), kJson);
   });
   // A group's copy for an owner rebuilding it (group_snapshot.h): ?group=G prepares it,
   // &id=I&offset=O&bytes=B reads a chunk, &id=I&done=1 drops it.
-  server.Get("/cluster/snapshot", [this](Req q, Res r) {
-    const Group* group = FindGroup(q.param("group"));
-    if (group == nullptr || group->db == nullptr) {
-      return SendJsonError(r, absl::UnavailableError(absl::StrCat(
-                                  options_.node_id, " does not own group ",
-                                  Sv(q.param("group")))));
-    }
-    const std::string id = q.param("id");
-    if (id.empty()) {
-      if (!GroupReady(*group)) {
-        return SendJsonError(r, absl::UnavailableError(absl::StrCat(
-                                    options_.node_id, " is still catching up on group ",
-                                    group->key)));
-      }
-      absl::StatusOr<std::string> prepared = snapshots_->Prepare(*group->db);
-      if (!prepared.ok()) return SendJsonError(r, absl::UnavailableError(prepared.status().message()));
-      return r.set_content(*prepared, kJson);
-    }
-    if (q.has_param("done")) {
-      snapshots_->Finish(id);
-      return r.set_content("{}", kJson);
-    }
-    absl::StatusOr<int64_t> offset = IntParam(q, "offset"), bytes = IntParam(q, "bytes");
-    if (!offset.ok()) return SendJsonError(r, offset.status());
-    if (!bytes.ok()) return SendJsonError(r, bytes.status());
-    if (*offset < 0 || *bytes <= 0) {
-      return SendJsonError(r, absl::InvalidArgumentError("offset >= 0 and bytes > 0"));
-    }
-    absl::StatusOr<std::string> chunk = snapshots_->Read(
-        id, static_cast<uint64_t>(*offset), std::min<uint64_t>(static_cast<uint64_t>(*bytes), 64 << 20));
-    if (!chunk.ok()) return SendJsonError(r, absl::UnavailableError(chunk.status().message()));
-    r.set_content(std::move(*chunk), "application/octet-stream");
-  }, server::HttpRouter::Dispatch::kWorker);
+  server.Get(
+      "/cluster/snapshot",
+      [this](Req q, Res r) {
+        const Group* group = FindGroup(q.param("group"));
+        if (group == nullptr || group->db == nullptr) {
+          return SendJsonError(
+              r, absl::UnavailableError(
+                     absl::StrCat(options_.node_id, " does not own group ", Sv(q.param("group")))));
+        }
+        const std::string id = q.param("id");
+        if (id.empty()) {
+          if (!GroupReady(*group)) {
+            return SendJsonError(
+                r, absl::UnavailableError(absl::StrCat(
+                       options_.node_id, " is still catching up on group ", group->key)));
+          }
+          absl::StatusOr<std::string> prepared = snapshots_->Prepare(*group->db);
+          if (!prepared.ok())
+            return SendJsonError(r, absl::UnavailableError(prepared.status().message()));
+          return r.set_content(*prepared, kJson);
+        }
+        if (q.has_param("done")) {
+          snapshots_->Finish(id);
+          return r.set_content("{}", kJson);
+        }
+        absl::StatusOr<int64_t> offset = IntParam(q, "offset"), bytes = IntParam(q, "bytes");
+        if (!offset.ok()) return SendJsonError(r, offset.status());
+        if (!bytes.ok()) return SendJsonError(r, bytes.status());
+        if (*offset < 0 || *bytes <= 0) {
+          return SendJsonError(r, absl::InvalidArgumentError("offset >= 0 and bytes > 0"));
+        }
+        absl::StatusOr<std::string> chunk =
+            snapshots_->Read(id, static_cast<uint64_t>(*offset),
+                             std::min<uint64_t>(static_cast<uint64_t>(*bytes), 64 << 20));
+        if (!chunk.ok()) return SendJsonError(r, absl::UnavailableError(chunk.status().message()));
+        r.set_content(std::move(*chunk), "application/octet-stream");
+      },
+      server::HttpRouter::Dispatch::kWorker);
   RegisterAnalystRoutes(server);
   RegisterExportRoutes(server);
   server.Get("/cluster/profile", [this](Req q, Res r) {
@@ -749,13 +761,14 @@ void ClusterNode::Register(server::HttpRouter& server) {
     const std::string cookie = q.param("cookie");
     const Partition& partition = *partitions_[PartitionOf(cookie, config_.partitions)];
     if (partition.group->db == nullptr || !partition.caught_up.load()) {
-      return SendJsonError(r, absl::UnavailableError(absl::StrCat(
-                                  options_.node_id, " cannot answer for partition ", partition.id)));
+      return SendJsonError(
+          r, absl::UnavailableError(
+                 absl::StrCat(options_.node_id, " cannot answer for partition ", partition.id)));
     }
     std::string body;
-    if (absl::Status s = allezon::AppendProfileJson(partition.group->db->user_tags(), cookie,
-                                                    {*begin, *end},
-                                                    static_cast<int32_t>(*limit), &body);
+    if (absl::Status s =
+            allezon::AppendProfileJson(partition.group->db->user_tags(), cookie, {*begin, *end},
+                                       static_cast<int32_t>(*limit), &body);
         !s.ok()) {
       return SendJsonError(r, s);
     }
