@@ -1,6 +1,7 @@
 #include "tag_log.h"
 
 #include <nats/nats.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,8 +28,13 @@ using std::chrono::milliseconds;
 // Every JetStream API call is bounded by this, so that a Reader or the log stops within
 // about a second even while the cluster does not answer.
 constexpr int64_t kApiWaitMs = 1000;
-constexpr int kFetchBatch = 512;
-constexpr int64_t kFetchWaitMs = 1000;  // a waiting pull request: renewals are idle cost
+// At most this many entries per apply call.
+constexpr int kDeliverBatch = 512;
+// An idle reader wakes this often to check on its consumer (IdleCheck).
+constexpr int64_t kIdleWaitMs = 1000;
+// A push consumer's idle heartbeat (required by flow control); libnats uses it to detect a
+// missed delivery, the IdleCheck covers a consumer that died.
+constexpr auto kConsumerHeartbeat = std::chrono::seconds(5);
 constexpr auto kIdleCheckEvery = milliseconds(1000);
 // Every append leaves a heap entry that falls due after attempt_timeout, mostly stale by then;
 // waking a little late handles them in batches instead of one wakeup each.
@@ -356,8 +362,9 @@ struct ReaderState {
   jsCtx* js = nullptr;
   natsSubscription* sub = nullptr;
   std::string consumer;
-  uint64_t consumer_seq = 0;  // the last consumer sequence received
-  bool truncated = false;     // to report on the next batch
+  std::string deliver_subject;  // the consumer pushes to this inbox
+  uint64_t consumer_seq = 0;    // the last consumer sequence received
+  bool truncated = false;       // to report on the next batch
   std::vector<LogEntry> entries;
 
   void RequestStop() {
@@ -431,11 +438,18 @@ struct ReaderState {
 
   // An ephemeral consumer starting at `next`, this reader's alone (the caller keeps the
   // position, so nothing is acked), in memory and R1: losing it costs only re-creating it.
+  // It pushes entries as they are stored, with flow control: a pull consumer costs a pull
+  // request and an empty reply per wakeup, which at one entry per wakeup (a partition's
+  // rate under single-tag load) was most of the log servers' CPU per tag.
   // It must live on the stream leader: the server puts an R1 consumer on a random replica and
   // serves it from that replica's store, and a replica recovering from a kill -9 was seen
   // (nats-server 2.9.10) to report nothing pending for tens of seconds, or to lack acked
   // entries, while the leader had them. So a consumer placed elsewhere is made again.
   bool CreateConsumer(uint64_t next) {
+    natsInbox* inbox = nullptr;
+    if (natsInbox_Create(&inbox) != NATS_OK) return false;
+    deliver_subject = inbox;
+    natsInbox_Destroy(inbox);
     std::string leader;
     uint64_t first_seq = 0;
     if (!StreamState(leader, first_seq)) return false;
@@ -451,6 +465,9 @@ struct ReaderState {
     cfg.OptStartSeq = next;
     cfg.AckPolicy = js_AckNone;
     cfg.FilterSubject = subject.c_str();
+    cfg.DeliverSubject = deliver_subject.c_str();
+    cfg.FlowControl = true;
+    cfg.Heartbeat = Nanos(kConsumerHeartbeat);
     cfg.InactiveThreshold = Nanos(std::chrono::seconds(30));
     cfg.Replicas = 1;
     cfg.MemoryStorage = true;
@@ -473,7 +490,7 @@ struct ReaderState {
     so.Stream = core->options.stream.c_str();
     so.Consumer = consumer.c_str();
     so.Config.MemoryStorage = true;  // libnats 3.4.1 compares this flag even when binding
-    if (js_PullSubscribe(&sub, js, subject.c_str(), nullptr, nullptr, &so, &jerr) != NATS_OK) {
+    if (js_SubscribeSync(&sub, js, subject.c_str(), nullptr, &so, &jerr) != NATS_OK) {
       sub = nullptr;
       DeleteConsumer();
       return false;
@@ -483,27 +500,29 @@ struct ReaderState {
     return true;
   }
 
-  // Hands the fetched entries to apply; returns where to read on from. A gap (a delivery
-  // lost with a connection: AckNone never redelivers) re-creates the consumer.
-  uint64_t Deliver(natsMsgList& list, uint64_t next) {
+  // Hands the received entries to apply (and frees them); returns where to read on from. A
+  // gap (a delivery lost with a connection: AckNone never redelivers) re-creates the consumer.
+  uint64_t Deliver(std::vector<natsMsg*>& received, uint64_t next) {
     entries.clear();
     uint64_t pending = 0;
     bool gap = false;
-    for (int i = 0; i < list.Count && !gap; ++i) {
-      jsMsgMetaData* meta = nullptr;
-      gap = natsMsg_GetMetaData(&meta, list.Msgs[i]) != NATS_OK ||
-            meta->Sequence.Consumer != consumer_seq + 1 || meta->Sequence.Stream < next;
+    for (natsMsg* msg : received) {
       if (!gap) {
-        ++consumer_seq;
-        next = meta->Sequence.Stream + 1;
-        pending = meta->NumPending;
-        entries.push_back(
-            {meta->Sequence.Stream,
-             std::string(natsMsg_GetData(list.Msgs[i]), natsMsg_GetDataLength(list.Msgs[i]))});
+        jsMsgMetaData* meta = nullptr;
+        gap = natsMsg_GetMetaData(&meta, msg) != NATS_OK ||
+              meta->Sequence.Consumer != consumer_seq + 1 || meta->Sequence.Stream < next;
+        if (!gap) {
+          ++consumer_seq;
+          next = meta->Sequence.Stream + 1;
+          pending = meta->NumPending;
+          entries.push_back({meta->Sequence.Stream,
+                             std::string(natsMsg_GetData(msg), natsMsg_GetDataLength(msg))});
+        }
+        jsMsgMetaData_Destroy(meta);
       }
-      jsMsgMetaData_Destroy(meta);
+      natsMsg_Destroy(msg);
     }
-    natsMsgList_Destroy(&list);
+    received.clear();
     if (!entries.empty()) {
       ReadBatch batch;
       batch.entries = entries;
@@ -551,6 +570,7 @@ struct ReaderState {
       std::lock_guard lock(mu);
       thread_id = std::this_thread::get_id();
     }
+    pthread_setname_np(pthread_self(), "alz-log-reader");
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = kApiWaitMs;
@@ -562,9 +582,10 @@ struct ReaderState {
   }
   void Loop() {
     uint64_t next = std::max<uint64_t>(from, 1);
-    bool waiting = false;  // drained: wait for the next entry rather than ask for a batch
     int failures = 0, stale_checks = 0;
     Clock::time_point last_check;
+    std::vector<natsMsg*> received;
+    received.reserve(kDeliverBatch);
     while (!Stopped()) {
       if (sub == nullptr) {
         // Back off only after trouble (or a rewind by apply, which may fail again).
@@ -574,37 +595,30 @@ struct ReaderState {
           ++failures;
           continue;
         }
-        waiting = false;
         stale_checks = 0;
-        last_check = {};
+        last_check = {};  // an empty partition is caught up after the first idle wait
       }
-      natsMsgList list{};
-      natsStatus s;
-      if (waiting) {
-        // One message, so the fetch returns as soon as an entry arrives (a larger waiting
-        // fetch holds it until the batch is full or the request expires).
-        s = natsSubscription_Fetch(&list, sub, 1, kFetchWaitMs, nullptr);
-      } else {
-        jsFetchRequest req;
-        jsFetchRequest_Init(&req);
-        req.Batch = kFetchBatch;
-        req.NoWait = true;
-        req.Expires = kApiWaitMs * 1000000;
-        s = natsSubscription_FetchRequest(&list, sub, &req);
-      }
-      if (s == NATS_OK && list.Count > 0) {
-        next = Deliver(list, next);
+      // Waits for one entry, then takes what else has arrived: one apply for all of them.
+      natsMsg* msg = nullptr;
+      natsStatus s = natsSubscription_NextMsg(&msg, sub, kIdleWaitMs);
+      if (s == NATS_OK) {
+        received.push_back(msg);
+        uint64_t queued = 0;
+        if (natsSubscription_QueuedMsgs(sub, &queued) == NATS_OK) {
+          for (uint64_t i = std::min<uint64_t>(queued, kDeliverBatch - 1); i > 0; --i) {
+            if (natsSubscription_NextMsg(&msg, sub, 1) != NATS_OK) break;
+            received.push_back(msg);
+          }
+        }
+        next = Deliver(received, next);
         failures = sub == nullptr ? failures + 1 : 0;
-        waiting = false;
         stale_checks = 0;
         continue;
       }
-      natsMsgList_Destroy(&list);
-      if (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NOT_FOUND) {
-        next = Restart(next, true);  // consumer deleted, leadership change, connection closed
+      if (s != NATS_TIMEOUT) {
+        // Consumer deleted, a missed heartbeat or sequence mismatch, connection closed.
+        next = Restart(next, true);
         ++failures;
-      } else if (!waiting) {
-        waiting = true;
       } else if (Clock::now() - last_check >= kIdleCheckEvery) {
         last_check = Clock::now();
         next = IdleCheck(next, stale_checks);
@@ -704,6 +718,9 @@ class TagLogImpl final : public TagLog {
     // Loopback kills are seen at once; pings find a silently dead host within ~6 s.
     natsOptions_SetPingInterval(opts, 2000);
     natsOptions_SetMaxPingsOut(opts, 3);
+    // Write each publish from the publishing thread: the default hands every one to a flusher
+    // thread, a wakeup per append, per position broadcast and per pull of the log.
+    natsOptions_SetSendAsap(opts, true);
     // With a callback, Connect returns at once when no server answers and goes on trying.
     natsOptions_SetRetryOnFailedConnect(
         opts, true, [](natsConnection*, void*) {}, nullptr);
