@@ -10,7 +10,8 @@
 #      servers' stderr is only a log file the tests may never show): any report fails the pass
 #      and is printed. The tests' own time bounds are scaled by ALLEZON_TEST_TIME_SCALE;
 #   4. a short libFuzzer run of each fuzz target (clang).
-# ALLEZON_SKIP_SANITIZE=1 runs pass 1 only (quicker local runs).
+# ALLEZON_SKIP_SANITIZE=1 runs pass 1 only (quicker local runs). Every tree builds the test
+# executables as unity builds (ALLEZON_UNITY_TESTS): a sixth less build time on 2 cores.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 jobs="$(nproc)"
@@ -41,7 +42,8 @@ failure_digest() {
          if (shown == 0) print "--- " name; print "  " substr($0, 1, 300); ++shown }' "$failed" "$log"
 }
 
-run_suite "$root/build-test" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=OFF
+run_suite "$root/build-test" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=OFF \
+  -DALLEZON_UNITY_TESTS=ON
 # Sanitizer builds at -O1 with line tables only (-g1): what the sanitizers need for fast runs
 # and symbolized reports, and half the compile time of -O2 -g (ASan build 6.4 -> 3.4 min on
 # 2 cores, its tests no slower).
@@ -50,14 +52,14 @@ sanitizer_flags=("-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$root/build-asan" "-LE slow" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      "${sanitizer_flags[@]}" -DALLEZON_SANITIZE=ON \
+      "${sanitizer_flags[@]}" -DALLEZON_SANITIZE=ON -DALLEZON_UNITY_TESTS=ON \
       -DALLEZON_BUILD_BENCHMARKS=OFF -DALLEZON_BUILD_EXAMPLES=OFF
 fi
 if [[ "${ALLEZON_SKIP_SANITIZE:-0}" != "1" ]]; then
   echo "=== $(date -u +%T) ThreadSanitizer: library tests, the C ABI from C and C++ threads, and the server" \
     "under the integration, durability and hardening suites"
   cmake -S "$root" -B "$root/build-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${sanitizer_flags[@]}" \
-    -DALLEZON_TSAN=ON \
+    -DALLEZON_TSAN=ON -DALLEZON_UNITY_TESTS=ON \
     -DALLEZON_BUILD_EXAMPLES=OFF >/dev/null
   cmake --build "$root/build-tsan" -j"$jobs" --target allezon_unit_tests \
     allezon_durability_lib_tests allezon-server allezon_integration_tests \

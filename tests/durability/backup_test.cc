@@ -10,12 +10,12 @@ namespace allezon_dur {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr int64_t kCap = 5000;
+constexpr int64_t kBackupCap = 5000;
 
 TEST_SUITE("backup") {
   TEST_CASE("a backup taken under load restores every tag acknowledged before it") {
     ServerOptions options;
-    options.profile_cap = kCap;
+    options.profile_cap = kBackupCap;
     ServerProcess server(options);
     HttpClient admin(server);
     TempDir tmp("allezon-dur-backup");
@@ -48,7 +48,7 @@ TEST_SUITE("backup") {
       CHECK(CheckErrorBody(again.body).empty());
     }
     // The live database is unaffected.
-    VerifyAcked(admin, sent, kCap);
+    VerifyAcked(admin, sent, kBackupCap);
 
     // Restore: a server on the copy.
     ServerProcess restored(copy, options);
@@ -57,7 +57,7 @@ TEST_SUITE("backup") {
       return s.outcome == Outcome::kAcked &&
              s.index < answered_before[static_cast<size_t>(s.writer - shape.first_writer)];
     };
-    Tally t = VerifyStore(http, sent, before_backup, kCap);
+    Tally t = VerifyStore(http, sent, before_backup, kBackupCap);
     int64_t must = 0;
     for (const Sent& s : sent) must += before_backup(s) ? 1 : 0;
     MESSAGE("backup holds " << t.present << " tags; " << must
@@ -83,7 +83,7 @@ TEST_SUITE("backup") {
     std::vector<Sent> everything = sent;
     everything.insert(everything.end(), restored_tags.begin(), restored_tags.end());
     const auto wanted = [&](const Sent& s) { return s.writer == 50 || before_backup(s); };
-    VerifyStore(http2, everything, wanted, kCap);
+    VerifyStore(http2, everything, wanted, kBackupCap);
   }
 }
 

@@ -6,7 +6,7 @@
 namespace allezon_dur {
 namespace {
 
-constexpr int64_t kCap = 1000;
+constexpr int64_t kFullStorageCap = 1000;
 
 int64_t StatsField(HttpClient& http, const char* name) {
   HttpResponse r = http.Get("/admin/stats");
@@ -17,10 +17,11 @@ int64_t StatsField(HttpClient& http, const char* name) {
 }
 
 TEST_SUITE("full") {
-  TEST_CASE("a full database answers 503, keeps answering queries, resumes when the limit is "
-            "raised") {
+  TEST_CASE(
+      "a full database answers 503, keeps answering queries, resumes when the limit is "
+      "raised") {
     ServerOptions options;
-    options.profile_cap = kCap;
+    options.profile_cap = kFullStorageCap;
     options.extra_args = {"--initial-map-size-mb", "1", "--max-map-size-mb", "2"};
     ServerProcess server(options);
     HttpClient http(server);
@@ -99,7 +100,7 @@ TEST_SUITE("full") {
       HttpResponse a = http.Aggregates(q.ToQuery());
       CHECK_MESSAGE(a.status == 200, a.Describe());
     }
-    VerifyAcked(http, all, kCap);
+    VerifyAcked(http, all, kFullStorageCap);
 
     // Raise the limit at run time: ingestion resumes, no restart.
     {
@@ -125,12 +126,12 @@ TEST_SUITE("full") {
       all.push_back(std::move(s));
     }
     CHECK(StatsField(http, "map_size") > (2 << 20));
-    VerifyAcked(http, all, kCap);
+    VerifyAcked(http, all, kFullStorageCap);
 
     // And the data that lived through "full" survives a crash too.
     server.KillAndRestart();
     HttpClient after(server);
-    VerifyAcked(after, all, kCap);
+    VerifyAcked(after, all, kFullStorageCap);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 
 namespace allezon_hardening {
 
@@ -117,6 +118,14 @@ int StatusOf(std::string_view text) {
 
 std::string TagJson(const std::string& cookie, int64_t offset_ms) {
   return MakeTag(kT0 + offset_ms, cookie).ToJson();
+}
+
+long StatusKb(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
 }
 
 }  // namespace allezon_hardening

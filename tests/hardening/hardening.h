@@ -4,6 +4,7 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <sys/types.h>
 
 #include <chrono>
 #include <string>
@@ -52,6 +53,9 @@ int ConnectNonBlocking(int port);
 bool WriteAll(int fd, std::string_view bytes, std::chrono::milliseconds timeout);
 // The status code of an HTTP response beginning `text`, or 0.
 int StatusOf(std::string_view text);
+
+// A field of /proc/<pid>/status in kB ("VmRSS", "VmHWM", "RssAnon"); -1 when missing.
+long StatusKb(pid_t pid, const std::string& field);
 
 // A valid tag of `cookie` at kT0 + offset.
 std::string TagJson(const std::string& cookie, int64_t offset_ms = 0);

@@ -200,9 +200,9 @@ TEST_SUITE("http11") {
   TEST_CASE("Connection: Close in any spelling closes after the answer") {
     Victim v;
     RawConnection c(v.server);
-    REQUIRE(c.SendAll(BuildRequest("GET", "/healthz", "", "application/json",
-                                   {"Connection: Close"}) +
-                      BuildRequest("GET", "/healthz")));
+    REQUIRE(
+        c.SendAll(BuildRequest("GET", "/healthz", "", "application/json", {"Connection: Close"}) +
+                  BuildRequest("GET", "/healthz")));
     CHECK(c.ReadResponse().status == 200);
     CHECK(c.PeerClosed(seconds(5)));
   }

@@ -38,15 +38,6 @@ constexpr int kVictimTags = 2;  // the Victim's own VIEW and BUY
 const char* kWholeDay = "2022-03-01T00:00:00.000_2022-03-02T00:00:00.000";
 const char* kFourHours = "2022-03-01T01:00:00.000_2022-03-01T05:00:00.000";  // about 4.7 MB
 
-// A field of /proc/<pid>/status in kB ("RssAnon").
-long StatusKb(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
-  }
-  return -1;
-}
-
 long Threads(pid_t pid) {
   long n = 0;
   for ([[maybe_unused]] const auto& entry :

@@ -10,9 +10,6 @@
 namespace allezon_it {
 namespace {
 
-// Minute k of the base hour.
-int64_t Min(int k) { return kT0 + k * kMinute; }
-
 const std::vector<std::vector<std::string>> kAggregateOrders = {
     {"COUNT"}, {"SUM_PRICE"}, {"COUNT", "SUM_PRICE"}, {"SUM_PRICE", "COUNT"}};
 
@@ -472,8 +469,8 @@ TEST_SUITE("aggregates") {
     // Spread over 20 hours (across two UTC days), out of order; all within the 24 hours
     // behind the newest time that aggregates count.
     for (int k = 0; k < 40; ++k) {
-      Tag t = MakeTag(Min(0) + (k * 7919 % 20) * 3'600'000 + k * 1000, "spread-" + std::to_string(k % 4),
-                      k % 3 ? "VIEW" : "BUY");
+      Tag t = MakeTag(Min(0) + (k * 7919 % 20) * 3'600'000 + k * 1000,
+                      "spread-" + std::to_string(k % 4), k % 3 ? "VIEW" : "BUY");
       t.origin = k % 2 ? "O1" : "O2";
       t.price = k * 11;
       AddTag(s.http, t, &m);
@@ -500,8 +497,7 @@ TEST_SUITE("aggregates") {
     const std::string range = "time_range=" + SecondsRange(Min(0), Min(0) + 3'600'000);
     ExpectError(s.http.Aggregates(range + "&action=VIEW&aggregates=COUNT&bucket=2h"), 400,
                 "bucket=2h");
-    ExpectError(s.http.Aggregates(range + "&action=VIEW&aggregates=COUNT&bucket="), 400,
-                "bucket=");
+    ExpectError(s.http.Aggregates(range + "&action=VIEW&aggregates=COUNT&bucket="), 400, "bucket=");
     const std::string off = "time_range=" + SecondsRange(Min(1), Min(1) + 3'600'000);
     ExpectError(s.http.Aggregates(off + "&action=VIEW&aggregates=COUNT&bucket=1h"), 400,
                 "a range not whole hours");

@@ -17,9 +17,6 @@
 namespace allezon_it {
 namespace {
 
-// Minute k after kT0.
-int64_t Min(int k) { return kT0 + k * kMinute; }
-
 std::string Field(const Tag& t, const std::string& dimension) {
   if (dimension == "origin") return t.origin;
   if (dimension == "brand_id") return t.brand_id;

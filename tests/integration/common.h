@@ -17,6 +17,11 @@ using namespace allezon_test;  // NOLINT: test code
 
 // 2022-03-01T12:00:00.000Z: the base time of most tests.
 inline const int64_t kT0 = TimeMs(2022, 3, 1, 12, 0, 0);
+// A profile range that holds every test's tags.
+inline const int64_t kAllBegin = TimeMs(2000, 1, 1);
+inline const int64_t kAllEnd = TimeMs(2100, 1, 1);
+// Minute k after kT0.
+inline int64_t Min(int k) { return kT0 + k * kMinute; }
 
 // A server on a fresh data directory and a keep-alive client for it.
 struct Server {

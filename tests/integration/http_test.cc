@@ -13,9 +13,6 @@
 namespace allezon_it {
 namespace {
 
-const int64_t kAllBegin = TimeMs(2000, 1, 1);
-const int64_t kAllEnd = TimeMs(2100, 1, 1);
-
 std::string ProfileTarget(const std::string& cookie, int64_t b, int64_t e) {
   return "/user_profiles/" + UrlEncode(cookie) + "?time_range=" + ProfileRange(b, e);
 }

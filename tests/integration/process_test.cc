@@ -15,9 +15,6 @@
 namespace allezon_it {
 namespace {
 
-const int64_t kAllBegin = TimeMs(2000, 1, 1);
-const int64_t kAllEnd = TimeMs(2100, 1, 1);
-
 void ExpectAll(HttpClient& http, const Model& m, const std::vector<std::string>& cookies) {
   for (const auto& c : cookies) ExpectModelProfile(http, m, c, kAllBegin, kAllEnd, 1000);
   for (const char* action : {"VIEW", "BUY"}) {

@@ -10,9 +10,6 @@
 namespace allezon_it {
 namespace {
 
-const int64_t kAllBegin = TimeMs(2000, 1, 1);
-const int64_t kAllEnd = TimeMs(2100, 1, 1);
-
 TEST_SUITE("profiles") {
   TEST_CASE("newest first; out-of-order arrivals are sorted by time") {
     Server s;

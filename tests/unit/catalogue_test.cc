@@ -25,7 +25,7 @@ using testing::OpenOrDie;
 using testing::TempDir;
 using testing::TestOptions;
 
-constexpr EpochMillis kMinute = kMillisPerMinute;
+constexpr EpochMillis kCatalogueMinute = kMillisPerMinute;
 
 UserTag RandomTag(std::mt19937& random, EpochMillis time) {
   UserTag tag = MakeTag(time, absl::StrCat("c", random() % 50),
@@ -108,7 +108,7 @@ void CheckAgainstModel(const Database& db, const std::vector<UserTag>& tags) {
 TEST_CASE("the catalogue equals a model of all tags, over all time, and survives reopening") {
   TempDir dir;
   Options options = TestOptions(dir.path());
-  options.retention_ms = 10 * kMinute;  // the catalogue is never dropped by retention
+  options.retention_ms = 10 * kCatalogueMinute;  // the catalogue is never dropped by retention
   std::mt19937 random(3);
   std::vector<UserTag> all;
   {
@@ -117,8 +117,8 @@ TEST_CASE("the catalogue equals a model of all tags, over all time, and survives
       std::vector<UserTag> tags;
       for (int i = 0; i < 50; ++i) {
         // Times far apart and out of order: first and last seen are by value, not arrival.
-        tags.push_back(RandomTag(
-            random, kStreamStart + static_cast<int64_t>(random() % 100000) * kMinute / 100));
+        tags.push_back(RandomTag(random, kStreamStart + static_cast<int64_t>(random() % 100000) *
+                                                            kCatalogueMinute / 100));
       }
       REQUIRE(db->AddTags(tags).ok());
       all.insert(all.end(), tags.begin(), tags.end());
@@ -174,7 +174,8 @@ std::vector<UserTag> CrashStream(int seed, int minutes) {
   std::mt19937 random(static_cast<unsigned>(seed));
   std::vector<UserTag> tags;
   for (int m = 0; m < minutes; ++m) {
-    for (int i = 0; i < 5; ++i) tags.push_back(RandomTag(random, kStreamStart + m * kMinute + i));
+    for (int i = 0; i < 5; ++i)
+      tags.push_back(RandomTag(random, kStreamStart + m * kCatalogueMinute + i));
   }
   return tags;
 }

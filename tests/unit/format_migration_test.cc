@@ -22,7 +22,7 @@ using testing::OpenOrDie;
 using testing::TempDir;
 using testing::TestOptions;
 
-constexpr EpochMillis kMinute = 60000;
+constexpr EpochMillis kMinuteMs = 60000;
 
 void CheckLmdb(int rc, const char* what) {
   REQUIRE_MESSAGE(rc == 0, what << ": " << mdb_strerror(rc));
@@ -76,7 +76,7 @@ class RawLmdb {
 
 int64_t Count(const Database& db, EpochMillis minute, Action action) {
   AggregateQuery query;
-  query.range = {minute, minute + kMinute};
+  query.range = {minute, minute + kMinuteMs};
   query.action = action;
   query.aggregates = {AggregateFunction::kCount};
   absl::StatusOr<AggregateResult> result = db.aggregates().Query(query);
@@ -91,8 +91,8 @@ TEST_CASE("a database of the previous format is converted in place, nothing coun
   eager.tuning.aggregate_fold_interval_ms = 0;
   Options lazy = TestOptions(dir.path());
   lazy.tuning.aggregate_fold_delay_ms = 3'600'000;  // nothing folds while the test runs
-  const EpochMillis m0 = kStreamStart, m1 = m0 + kMinute, m2 = m0 + 2 * kMinute,
-                    m5 = m0 + 5 * kMinute;
+  const EpochMillis m0 = kStreamStart, m1 = m0 + kMinuteMs, m2 = m0 + 2 * kMinuteMs,
+                    m5 = m0 + 5 * kMinuteMs;
   // Tags still open (in the old format: in agg_log) at the end, with their action.
   std::vector<UserTag> open_tags;
   {
@@ -131,7 +131,7 @@ TEST_CASE("a database of the previous format is converted in place, nothing coun
     uint64_t sequence = 0;
     for (const UserTag& tag : open_tags) {
       std::string key(16, '\0');
-      internal::PutBigEndian64(key.data(), internal::TimeKey(tag.time - tag.time % kMinute));
+      internal::PutBigEndian64(key.data(), internal::TimeKey(tag.time - tag.time % kMinuteMs));
       internal::PutBigEndian64(key.data() + 8, ++sequence);
       std::string value(1, static_cast<char>(tag.action));
       internal::PutVarint(&value, raw.StringId(strings, tag.origin));
@@ -221,7 +221,7 @@ TEST_CASE("an allezon/4 database (no rollups) gets its coarse buckets from its m
   {
     auto db = OpenOrDie(options);
     for (int i = 0; i < 120; ++i) {
-      REQUIRE(db->AddTag(MakeTag(kStreamStart + i * kMinute + 7, "c", Action::kBuy)).ok());
+      REQUIRE(db->AddTag(MakeTag(kStreamStart + i * kMinuteMs + 7, "c", Action::kBuy)).ok());
     }
   }
   {
@@ -231,14 +231,15 @@ TEST_CASE("an allezon/4 database (no rollups) gets its coarse buckets from its m
     CheckLmdb(raw.Open("meta", false, &meta), "meta");
     CheckLmdb(raw.Open("agg_rollups", false, &rollups), "agg_rollups");
     raw.Drop(rollups);
-    for (int level = 1; level < 4; ++level) raw.Delete(meta, "rolled_through/" + std::to_string(level));
+    for (int level = 1; level < 4; ++level)
+      raw.Delete(meta, "rolled_through/" + std::to_string(level));
     raw.Put(meta, "format", "allezon/4");
     raw.Commit();
   }
   for (int reopen = 0; reopen < 2; ++reopen) {
     auto db = OpenOrDie(options);
     // Let the first maintenance roll the converted minutes up.
-    REQUIRE(db->AddTag(MakeTag(kStreamStart + 120 * kMinute + 7, "c", Action::kView)).ok());
+    REQUIRE(db->AddTag(MakeTag(kStreamStart + 120 * kMinuteMs + 7, "c", Action::kView)).ok());
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     AggregateQuery query;
     query.bucket = BucketSize::k1h;

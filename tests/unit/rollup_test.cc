@@ -23,7 +23,7 @@ using testing::OpenOrDie;
 using testing::TempDir;
 using testing::TestOptions;
 
-constexpr int64_t kMinute = 60'000;
+constexpr int64_t kRollupMinute = 60'000;
 constexpr int64_t kDay = 86'400'000;
 
 AggregateQuery Query(BucketSize bucket, EpochMillis begin, EpochMillis end, Action action,
@@ -43,7 +43,7 @@ AggregateQuery Query(BucketSize bucket, EpochMillis begin, EpochMillis end, Acti
 
 // The tags the aggregates count: those whose minute was within the 1-minute retention of
 // the newest time when they arrived (older ones are kept in profiles only).
-struct Model {
+struct RollupModel {
   Options options;
   EpochMillis newest = kMinTime;
   std::vector<UserTag> counted;
@@ -81,8 +81,8 @@ const char* kOrigins[] = {"o1", "o2", "o3"};
 const char* kBrands[] = {"b1", "b2"};
 const char* kCategories[] = {"c1", "c2", "c3", "c4"};
 
-void CheckAllSizes(const Database& db, const Model& model, std::mt19937_64& random, int queries,
-                   EpochMillis span_end) {
+void CheckAllSizes(const Database& db, const RollupModel& model, std::mt19937_64& random,
+                   int queries, EpochMillis span_end) {
   for (int i = 0; i < queries; ++i) {
     const BucketSize bucket = static_cast<BucketSize>(random() % 4);
     const int64_t size = BucketMillis(bucket);
@@ -123,7 +123,7 @@ TEST_CASE("coarse buckets are the sums of their minutes: live, rolled up, late t
     options.tuning.aggregate_fold_interval_ms = 0;
   }
   std::mt19937_64 random(20);
-  Model model;
+  RollupModel model;
   model.options = options;
   // Three days, in steps of about 7 minutes: every size rolls up several buckets.
   constexpr int kRounds = 40;
@@ -166,10 +166,10 @@ TEST_CASE("each bucket size keeps its own retention") {
   options.tuning.aggregate_fold_interval_ms = 0;
   auto db = OpenOrDie(options);
   // One BUY of price 3 every 10 minutes for 5 days.
-  for (int64_t t = kStreamStart; t < kStreamStart + 5 * kDay; t += 10 * kMinute) {
+  for (int64_t t = kStreamStart; t < kStreamStart + 5 * kDay; t += 10 * kRollupMinute) {
     REQUIRE(db->AddTag(MakeTag(t, "c", Action::kBuy, 3)).ok());
   }
-  const EpochMillis newest = kStreamStart + 5 * kDay - 10 * kMinute;
+  const EpochMillis newest = kStreamStart + 5 * kDay - 10 * kRollupMinute;
   // Let maintenance fold, roll up and drop.
   REQUIRE(db->AddTag(MakeTag(newest, "c", Action::kView, 1)).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -195,18 +195,19 @@ TEST_CASE("each bucket size keeps its own retention") {
     CAPTURE(hour.bucket_start);
     CHECK(hour.count == (hour.bucket_start >= hours_from ? 6 : 0));
   }
-  const EpochMillis quarters_from = (newest - 10 * 3'600'000) / (15 * kMinute) * (15 * kMinute);
+  const EpochMillis quarters_from =
+      (newest - 10 * 3'600'000) / (15 * kRollupMinute) * (15 * kRollupMinute);
   int64_t kept_quarters = 0;
   for (const AggregateRow& quarter : rows(BucketSize::k15m)) {
     if (quarter.bucket_start < quarters_from) {
       CHECK(quarter.count == 0);
     } else {
       ++kept_quarters;
-      const int64_t expected = (quarter.bucket_start / kMinute) % 30 == 0 ? 2 : 1;
+      const int64_t expected = (quarter.bucket_start / kRollupMinute) % 30 == 0 ? 2 : 1;
       CHECK(quarter.count == expected);
     }
   }
-  CHECK(kept_quarters == (MinuteStart(newest) - quarters_from) / (15 * kMinute) + 1);
+  CHECK(kept_quarters == (MinuteStart(newest) - quarters_from) / (15 * kRollupMinute) + 1);
   const EpochMillis minutes_from = MinuteStart(newest - 2 * 3'600'000);
   for (const AggregateRow& minute : rows(BucketSize::k1m)) {
     if (minute.bucket_start < minutes_from) CHECK(minute.count == 0);
@@ -220,8 +221,9 @@ TEST_CASE("bucket queries are validated and named in the JSON") {
   auto db = OpenOrDie(TestOptions(dir.path()));
   REQUIRE(db->AddTag(MakeTag(kStreamStart + 5, "c", Action::kView, 7)).ok());
   // Not whole buckets (UTC).
-  absl::StatusOr<AggregateResult> bad = db->aggregates().Query(
-      Query(BucketSize::k15m, kStreamStart + kMinute, kStreamStart + 16 * kMinute, Action::kView));
+  absl::StatusOr<AggregateResult> bad =
+      db->aggregates().Query(Query(BucketSize::k15m, kStreamStart + kRollupMinute,
+                                   kStreamStart + 16 * kRollupMinute, Action::kView));
   CHECK(absl::IsInvalidArgument(bad.status()));
   CHECK(std::string(bad.status().message()).find("15m") != std::string::npos);
   CHECK_FALSE(db->aggregates()

@@ -43,7 +43,7 @@ class Env {
   internal::Storage storage;
 };
 
-struct Model {
+struct TagLogModel {
   std::map<uint64_t, std::string> cookies;  // committed sequence -> its tag's cookie
   uint64_t next = 1;
   uint64_t needed[TagLog::kConsumers] = {1, 1, 1};
@@ -61,7 +61,7 @@ std::map<uint64_t, std::string> LogContents(const internal::Storage& storage) {
   return out;
 }
 
-void Check(const TagLog& log, const internal::Storage& storage, const Model& model) {
+void Check(const TagLog& log, const internal::Storage& storage, const TagLogModel& model) {
   CHECK(log.next_sequence() == model.next);
   const std::map<uint64_t, std::string> held = LogContents(storage);
   // Consecutive, ending at the last sequence given out.
@@ -82,7 +82,7 @@ void Check(const TagLog& log, const internal::Storage& storage, const Model& mod
 TEST_CASE("tag log: consecutive sequences, nothing needed trimmed, the rest trimmed") {
   TempDir dir;
   std::mt19937_64 random(20261204);
-  Model model;
+  TagLogModel model;
   auto env = std::make_unique<Env>(dir.path());
   auto log = std::make_unique<TagLog>(&env->storage);
   REQUIRE(log->Recover(*internal::Txn::Begin(env->storage.env, true)).ok());

@@ -18,7 +18,7 @@ using testing::OpenOrDie;
 using testing::TempDir;
 using testing::TestOptions;
 
-constexpr TimeRange kEverything{kMinTime, kMaxTime};
+constexpr TimeRange kAllTime{kMinTime, kMaxTime};
 
 std::vector<EpochMillis> Times(const std::vector<UserTag>& tags) {
   std::vector<EpochMillis> times;
@@ -37,7 +37,7 @@ TEST_CASE("a stored tag comes back exactly as accepted") {
   UserTag other = MakeTag(kStreamStart + 6, "cookie-1", Action::kView, INT32_MAX);
   other.product_id = int64_t{-9000000000};
   REQUIRE(db->AddTag(other).ok());
-  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("cookie-1", kEverything, 200);
+  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("cookie-1", kAllTime, 200);
   REQUIRE(profile.ok());
   CHECK(profile->cookie == "cookie-1");
   REQUIRE(profile->buys.size() == 1);
@@ -49,7 +49,7 @@ TEST_CASE("a stored tag comes back exactly as accepted") {
 TEST_CASE("unknown cookie gives empty lists") {
   TempDir dir;
   auto db = OpenOrDie(TestOptions(dir.path()));
-  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("nobody", kEverything, 200);
+  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("nobody", kAllTime, 200);
   REQUIRE(profile.ok());
   CHECK(profile->cookie == "nobody");
   CHECK(profile->views.empty());
@@ -71,7 +71,7 @@ TEST_CASE("newest first, equal times later-accepted first, out of order, [begin,
   SUBCASE("one by one") {
     for (const UserTag& tag : tags) REQUIRE(db->AddTag(tag).ok());
   }
-  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("c", kEverything, 200);
+  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("c", kAllTime, 200);
   REQUIRE(profile.ok());
   CHECK(Times(profile->views) == std::vector<EpochMillis>{30, 30, 20, 20, 10, 5});
   std::vector<int64_t> serials;
@@ -93,9 +93,9 @@ TEST_CASE("newest first, equal times later-accepted first, out of order, [begin,
   CHECK(times_in(31, 100, 200).empty());
   CHECK(times_in(0, 5, 200).empty());
   CHECK_FALSE(db->user_tags().GetProfile("c", {kStreamStart + 2, kStreamStart + 1}, 5).ok());
-  CHECK_FALSE(db->user_tags().GetProfile("c", kEverything, -1).ok());
+  CHECK_FALSE(db->user_tags().GetProfile("c", kAllTime, -1).ok());
   // Query input is echoed in answers, so it must be UTF-8 like stored data.
-  CHECK(absl::IsInvalidArgument(db->user_tags().GetProfile("\xff", kEverything, 5).status()));
+  CHECK(absl::IsInvalidArgument(db->user_tags().GetProfile("\xff", kAllTime, 5).status()));
 }
 
 TEST_CASE("each action keeps its own cap of the most recent tags") {
@@ -114,8 +114,9 @@ TEST_CASE("each action keeps its own cap of the most recent tags") {
     }
   }
   REQUIRE(db->AddTags(batch).ok());
-  for (int i = 0; i < 10; ++i) REQUIRE(db->AddTag(MakeTag(kStreamStart + i, "heavy", Action::kBuy)).ok());
-  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("heavy", kEverything, 1000);
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(db->AddTag(MakeTag(kStreamStart + i, "heavy", Action::kBuy)).ok());
+  absl::StatusOr<Profile> profile = db->user_tags().GetProfile("heavy", kAllTime, 1000);
   REQUIRE(profile.ok());
   REQUIRE(profile->views.size() == 50);
   CHECK(profile->views.front().time == kStreamStart + 119);
@@ -123,7 +124,7 @@ TEST_CASE("each action keeps its own cap of the most recent tags") {
   CHECK(profile->buys.size() == 10);
   // A tag older than everything kept, on a full list, is not kept.
   REQUIRE(db->AddTag(MakeTag(kStreamStart + 1, "heavy", Action::kView)).ok());
-  profile = db->user_tags().GetProfile("heavy", kEverything, 1000);
+  profile = db->user_tags().GetProfile("heavy", kAllTime, 1000);
   CHECK(profile->views.back().time == kStreamStart + 70);
   CHECK(profile->views.size() == 50);
 }
