@@ -362,9 +362,10 @@ struct ReaderState {
   jsCtx* js = nullptr;
   natsSubscription* sub = nullptr;
   std::string consumer;
-  std::string deliver_subject;  // the consumer pushes to this inbox
-  uint64_t consumer_seq = 0;    // the last consumer sequence received
-  bool truncated = false;       // to report on the next batch
+  std::string deliver_subject;    // the consumer pushes to this inbox
+  uint64_t consumer_seq = 0;      // the last consumer sequence received
+  bool truncated = false;         // to report on the next batch
+  uint64_t pending_at_start = 0;  // the partition's entries from `next` on, at creation
   std::vector<LogEntry> entries;
 
   void RequestStop() {
@@ -478,6 +479,7 @@ struct ReaderState {
         return false;
       }
       consumer = ci->Name;
+      pending_at_start = ci->NumPending;
       const bool on_leader = Host(ci) == leader;
       jsConsumerInfo_Destroy(ci);
       if (on_leader) break;
@@ -558,6 +560,11 @@ struct ReaderState {
       return ++stale_checks >= 2 ? Restart(next, true) : next;
     }
     stale_checks = 0;
+    return ApplyCaughtUp(next);
+  }
+
+  // Tells apply that nothing of the partition lies past `next` (an empty batch).
+  uint64_t ApplyCaughtUp(uint64_t next) {
     ReadBatch batch;
     batch.caught_up = true;
     batch.truncated = std::exchange(truncated, false);
@@ -596,7 +603,16 @@ struct ReaderState {
           continue;
         }
         stale_checks = 0;
-        last_check = {};  // an empty partition is caught up after the first idle wait
+        last_check = Clock::now();
+        // Nothing to catch up with (a restart with the log unchanged, an empty partition):
+        // ready now rather than after the first idle wait.
+        if (pending_at_start == 0) {
+          next = ApplyCaughtUp(next);
+          if (sub == nullptr) {  // apply rewound
+            ++failures;
+            continue;
+          }
+        }
       }
       // Waits for one entry, then takes what else has arrived: one apply for all of them.
       natsMsg* msg = nullptr;
