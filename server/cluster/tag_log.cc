@@ -735,7 +735,7 @@ class TagLogImpl final : public TagLog {
     natsOptions_SetPingInterval(opts, 2000);
     natsOptions_SetMaxPingsOut(opts, 3);
     // Write each publish from the publishing thread: the default hands every one to a flusher
-    // thread, a wakeup per append, per position broadcast and per pull of the log.
+    // thread, a wakeup per append, per position broadcast and per JetStream API request.
     natsOptions_SetSendAsap(opts, true);
     // With a callback, Connect returns at once when no server answers and goes on trying.
     natsOptions_SetRetryOnFailedConnect(
