@@ -631,6 +631,10 @@ std::string ClusterNode::StatusJson() const {
   w.Uint64(log.append_failures);
   w.Key("reader_restarts");
   w.Uint64(log.reader_restarts);
+  w.Key("consumer_create_failures");
+  w.Uint64(log.consumer_create_failures);
+  w.Key("consumers_misplaced");
+  w.Uint64(log.consumers_misplaced);
   w.EndObject();
   w.Key("ingest_waiting");
   w.Uint64(positions_.waiting());
@@ -660,26 +664,30 @@ std::string ClusterNode::MetricsText() const {
                     "\n");
   }
   const TagLogStats log = log_->Stats();
-  absl::StrAppend(&out,
-                  "# TYPE allezon_cluster_log_connected gauge\nallezon_cluster_log_connected ",
-                  log.connected ? 1 : 0, "\n# TYPE allezon_cluster_log_appends_total counter\n",
-                  "allezon_cluster_log_appends_total ", log.appends,
-                  "\n# TYPE allezon_cluster_log_append_resends_total counter\n",
-                  "allezon_cluster_log_append_resends_total ", log.append_resends,
-                  "\n# TYPE allezon_cluster_log_append_failures_total counter\n",
-                  "allezon_cluster_log_append_failures_total ", log.append_failures,
-                  "\n# TYPE allezon_cluster_log_reader_restarts_total counter\n",
-                  "allezon_cluster_log_reader_restarts_total ", log.reader_restarts,
-                  "\n# TYPE allezon_cluster_ingest_failures_total counter\n",
-                  "allezon_cluster_ingest_failures_total ", ingest_failures_.load(),
-                  "\n# TYPE allezon_cluster_retried_tags_total counter\n",
-                  "allezon_cluster_retried_tags_total ", retried_tags_.load(),
-                  "\n# TYPE allezon_cluster_apply_failures_total counter\n",
-                  "allezon_cluster_apply_failures_total ", apply_failures_.load(),
-                  "\n# TYPE allezon_cluster_truncated_reads_total counter\n",
-                  "allezon_cluster_truncated_reads_total ", truncated_reads_.load(),
-                  "\n# TYPE allezon_cluster_ingest_waiting gauge\nallezon_cluster_ingest_waiting ",
-                  positions_.waiting(), "\n");
+  absl::StrAppend(
+      &out, "# TYPE allezon_cluster_log_connected gauge\nallezon_cluster_log_connected ",
+      log.connected ? 1 : 0, "\n# TYPE allezon_cluster_log_appends_total counter\n",
+      "allezon_cluster_log_appends_total ", log.appends,
+      "\n# TYPE allezon_cluster_log_append_resends_total counter\n",
+      "allezon_cluster_log_append_resends_total ", log.append_resends,
+      "\n# TYPE allezon_cluster_log_append_failures_total counter\n",
+      "allezon_cluster_log_append_failures_total ", log.append_failures,
+      "\n# TYPE allezon_cluster_log_reader_restarts_total counter\n",
+      "allezon_cluster_log_reader_restarts_total ", log.reader_restarts,
+      "\n# TYPE allezon_cluster_log_consumer_create_failures_total counter\n",
+      "allezon_cluster_log_consumer_create_failures_total ", log.consumer_create_failures,
+      "\n# TYPE allezon_cluster_log_consumers_misplaced_total counter\n",
+      "allezon_cluster_log_consumers_misplaced_total ", log.consumers_misplaced,
+      "\n# TYPE allezon_cluster_ingest_failures_total counter\n",
+      "allezon_cluster_ingest_failures_total ", ingest_failures_.load(),
+      "\n# TYPE allezon_cluster_retried_tags_total counter\n",
+      "allezon_cluster_retried_tags_total ", retried_tags_.load(),
+      "\n# TYPE allezon_cluster_apply_failures_total counter\n",
+      "allezon_cluster_apply_failures_total ", apply_failures_.load(),
+      "\n# TYPE allezon_cluster_truncated_reads_total counter\n",
+      "allezon_cluster_truncated_reads_total ", truncated_reads_.load(),
+      "\n# TYPE allezon_cluster_ingest_waiting gauge\nallezon_cluster_ingest_waiting ",
+      positions_.waiting(), "\n");
   return out;
 }
 

@@ -149,6 +149,7 @@ struct Core {
 
   std::atomic<bool> closing{false}, stream_ready{false};
   std::atomic<uint64_t> appends{0}, resends{0}, failures{0}, restarts{0};
+  std::atomic<uint64_t> create_failures{0}, misplaced{0};
 
   std::mutex mu;  // guards the appends
   std::condition_variable cv, ready_cv;
@@ -447,6 +448,11 @@ struct ReaderState {
   // (nats-server 2.9.10) to report nothing pending for tens of seconds, or to lack acked
   // entries, while the leader had them. So a consumer placed elsewhere is made again.
   bool CreateConsumer(uint64_t next) {
+    if (MakeConsumer(next)) return true;
+    core->create_failures.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  bool MakeConsumer(uint64_t next) {
     natsInbox* inbox = nullptr;
     if (natsInbox_Create(&inbox) != NATS_OK) return false;
     deliver_subject = inbox;
@@ -483,6 +489,7 @@ struct ReaderState {
       const bool on_leader = Host(ci) == leader;
       jsConsumerInfo_Destroy(ci);
       if (on_leader) break;
+      core->misplaced.fetch_add(1, std::memory_order_relaxed);
       DeleteConsumer();
       if (attempt == 8) return false;  // ~1 in 3 lands there: a moving leader, most likely
     }
@@ -873,6 +880,8 @@ class TagLogImpl final : public TagLog {
     stats.append_resends = c.resends.load(std::memory_order_relaxed);
     stats.append_failures = c.failures.load(std::memory_order_relaxed);
     stats.reader_restarts = c.restarts.load(std::memory_order_relaxed);
+    stats.consumer_create_failures = c.create_failures.load(std::memory_order_relaxed);
+    stats.consumers_misplaced = c.misplaced.load(std::memory_order_relaxed);
     {
       std::lock_guard lock(c.mu);
       stats.appends_in_flight = c.pending.size();

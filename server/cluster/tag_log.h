@@ -24,7 +24,7 @@
 namespace allezon::cluster {
 
 struct TagLogOptions {
-  std::vector<std::string> servers;    // nats://host:port
+  std::vector<std::string> servers;  // nats://host:port
   std::string stream = "TAGS";
   std::string subject_prefix = "tags";
   int partitions = 64;
@@ -62,6 +62,10 @@ struct TagLogStats {
   uint64_t append_resends = 0;   // re-sends after a timeout
   uint64_t append_failures = 0;  // Appends that failed
   uint64_t reader_restarts = 0;  // consumers recreated after a gap, error or server loss
+  // Attempts to make a reader's consumer that failed (an API error or timeout, or 9 placements
+  // in a row away from the stream leader); the reader retries with a back-off meanwhile.
+  uint64_t consumer_create_failures = 0;
+  uint64_t consumers_misplaced = 0;  // made off the stream leader, deleted and made again
   uint64_t reconnects = 0;
   uint64_t appends_in_flight = 0;  // Appends not yet answered
   bool connected = false;

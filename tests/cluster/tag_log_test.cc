@@ -620,10 +620,23 @@ TEST_CASE("kill -9 of the stream leader: every acknowledged entry read once, in 
     CHECK(c.WaitFor([&] { return passed(c, p); }, Scaled(60s)));
     CheckReadBack(c, load.acked, p, kPartitions);
   }
-  // A fresh reader after the failover reads the same.
+  // A fresh reader after the failover reads the same. Usually within 100 ms; but nats-server
+  // 2.9.10 places an R1 consumer on a random replica and the reader re-makes it until it
+  // lands on the leader, which after the old leader's restart was seen to take 1.5, 4.5 and
+  // (once in ~20 runs) over 10 s: a bound on "eventually", the counts printed below.
   Collector again(1);
+  const auto again_started = Clock::now();
+  const uint64_t restarts_before = log->Stats().reader_restarts;
   auto reader = log->Read(0, 1, again.Fn());
-  REQUIRE(again.WaitFor([&] { return passed(again, 0); }, Scaled(10s)));
+  const bool again_passed = again.WaitFor([&] { return passed(again, 0); }, Scaled(30s));
+  MESSAGE(
+      "fresh reader: "
+      << again.size() << " entries (want up to " << last_acked[0] << ") in "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - again_started).count()
+      << " ms, " << log->Stats().reader_restarts - restarts_before << " restarts; in all "
+      << log->Stats().consumer_create_failures << " consumer creations failed, "
+      << log->Stats().consumers_misplaced << " misplaced");
+  REQUIRE(again_passed);
   CheckReadBack(again, load.acked, 0, kPartitions);
   CHECK(cluster.WaitListening(Scaled(10s)));
 }
