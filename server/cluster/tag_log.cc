@@ -30,12 +30,11 @@ using std::chrono::milliseconds;
 constexpr int64_t kApiWaitMs = 1000;
 // At most this many entries per apply call.
 constexpr int kDeliverBatch = 512;
-// An idle reader wakes this often to check on its consumer (IdleCheck).
+// A reader that received nothing for this long checks on its consumer (IdleCheck).
 constexpr int64_t kIdleWaitMs = 1000;
 // A push consumer's idle heartbeat (required by flow control); libnats uses it to detect a
 // missed delivery, the IdleCheck covers a consumer that died.
 constexpr auto kConsumerHeartbeat = std::chrono::seconds(5);
-constexpr auto kIdleCheckEvery = milliseconds(1000);
 // Every append leaves a heap entry that falls due after attempt_timeout, mostly stale by then;
 // waking a little late handles them in batches instead of one wakeup each.
 constexpr auto kTimerSlack = milliseconds(5);
@@ -563,7 +562,7 @@ struct ReaderState {
     }
     if (!all_received) {
       // Delivered but never received (lost with a connection), or pending yet not delivered:
-      // the next fetch normally brings them; twice in a row, the consumer is stuck.
+      // the next delivery normally brings them; twice in a row, the consumer is stuck.
       return ++stale_checks >= 2 ? Restart(next, true) : next;
     }
     stale_checks = 0;
@@ -597,7 +596,6 @@ struct ReaderState {
   void Loop() {
     uint64_t next = std::max<uint64_t>(from, 1);
     int failures = 0, stale_checks = 0;
-    Clock::time_point last_check;
     std::vector<natsMsg*> received;
     received.reserve(kDeliverBatch);
     while (!Stopped()) {
@@ -610,7 +608,6 @@ struct ReaderState {
           continue;
         }
         stale_checks = 0;
-        last_check = Clock::now();
         // Nothing to catch up with (a restart with the log unchanged, an empty partition):
         // ready now rather than after the first idle wait.
         if (pending_at_start == 0) {
@@ -642,8 +639,7 @@ struct ReaderState {
         // Consumer deleted, a missed heartbeat or sequence mismatch, connection closed.
         next = Restart(next, true);
         ++failures;
-      } else if (Clock::now() - last_check >= kIdleCheckEvery) {
-        last_check = Clock::now();
+      } else {  // a whole kIdleWaitMs without an entry
         next = IdleCheck(next, stale_checks);
         if (sub == nullptr) ++failures;
       }
