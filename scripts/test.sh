@@ -42,8 +42,11 @@ failure_digest() {
          if (shown == 0) print "--- " name; print "  " substr($0, 1, 300); ++shown }' "$failed" "$log"
 }
 
+# Line tables only (-g1): backtraces keep file and line, and the build takes a quarter less
+# time than with full debug info (272 -> 202 s on 2 cores; same -O2 code).
 run_suite "$root/build-test" "" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLEZON_SANITIZE=OFF \
-  -DALLEZON_UNITY_TESTS=ON
+  -DALLEZON_UNITY_TESTS=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
 # Sanitizer builds at -O1 with line tables only (-g1): what the sanitizers need for fast runs
 # and symbolized reports, and half the compile time of -O2 -g (ASan build 6.4 -> 3.4 min on
 # 2 cores, its tests no slower).
