@@ -234,7 +234,18 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::
   RecordHeader header;
   std::vector<RecordEntry>& stored = fold_stored_;
   stored.clear();
-  absl::Status read = ReadRecord(txn, storage_->profiles, key, &record_bytes, &header);
+  // Read and replaced through one cursor: one descent of the tree instead of two.
+  Cursor cursor;
+  if (absl::Status s = cursor.Open(txn, storage_->profiles); !s.ok()) return s;
+  MDB_val key_val = ToVal(key), value_val;
+  absl::StatusOr<bool> found = cursor.Seek(MDB_SET_KEY, &key_val, &value_val);
+  if (!found.ok()) return found.status();
+  absl::Status read = absl::OkStatus();
+  if (*found) {
+    record_bytes = ToView(value_val);
+    ByteReader header_reader(record_bytes);
+    read = ReadRecordHeader(header_reader, record_bytes.size(), &header);
+  }
   if (read.ok() && !record_bytes.empty()) {
     stored.reserve(static_cast<size_t>(header.count));
     read = WalkRecord(record_bytes, [&](int64_t time, ByteReader& body_reader) {
@@ -275,6 +286,7 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::
   const size_t cap = static_cast<size_t>(storage_->options.profile_cap);
   // The encoded record copies the stored bodies before the put replaces the bytes they view.
   const std::string merged = EncodeMergedRecord(newest_seq, stored, added, cap);
+  if (*found) return cursor.PutCurrent(key, merged);
   return txn.Put(storage_->profiles, key, merged);
 }
 
