@@ -169,10 +169,16 @@ absl::Status ProfileStaging::Fold(const Txn& txn, size_t fold_tags, bool idle) {
   if (!PassReady(/*wait=*/idle)) return absl::OkStatus();
   size_t index = pending_.pass_index;
   size_t folded = 0;
+  Cursor cursor;
+  if (fold_tags > 0 && index < pass_keys_.size()) {
+    if (absl::Status s = cursor.Open(txn, storage_->profiles); !s.ok()) return s;
+  }
   while (folded < fold_tags && index < pass_keys_.size()) {
     StagedMap::Entry& entry = *pass_keys_[index].entry;
     size_t key_tags = 0;
-    if (absl::Status s = FoldKey(txn, entry.first, entry.second, &key_tags); !s.ok()) return s;
+    if (absl::Status s = FoldKey(cursor, entry.first, entry.second, &key_tags); !s.ok()) {
+      return s;
+    }
     pending_.folded_keys.push_back(entry.first);
     pending_.folded_values.insert(&entry.second);
     folded += key_tags;
@@ -202,6 +208,7 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
   const size_t long_list_bytes = static_cast<size_t>(storage_->options.profile_cap) * 64;
   staged_of_tag_.resize(tags.size());
   std::string key, ahead;
+  Cursor cursor;  // opened at the first long list
   // The map holds a key per active shopper, far beyond the caches: the lookups of a few tags
   // ahead are started early, so that their waits for memory overlap.
   constexpr size_t kAhead = 4;
@@ -219,24 +226,28 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
     staged_of_tag_[i] = entry == nullptr ? nullptr : &entry->second;
     if (entry == nullptr || entry->second.size() < long_list_bytes) continue;
     if (!pending_.folded_values.insert(&entry->second).second) continue;
+    if (cursor.get() == nullptr) {
+      if (absl::Status s = cursor.Open(txn, storage_->profiles); !s.ok()) return s;
+    }
     size_t key_tags = 0;
-    if (absl::Status s = FoldKey(txn, entry->first, entry->second, &key_tags); !s.ok()) return s;
+    if (absl::Status s = FoldKey(cursor, entry->first, entry->second, &key_tags); !s.ok()) {
+      return s;
+    }
     pending_.folded_tags += key_tags;
   }
   return absl::OkStatus();
 }
 
-absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::string_view staged,
-                                     size_t* tags_folded) {
+absl::Status ProfileStaging::FoldKey(Cursor& cursor, std::string_view key,
+                                     std::string_view staged, size_t* tags_folded) {
   *tags_folded = 0;
   if (staged.empty()) return absl::OkStatus();  // emptied by an earlier FoldLongLists
   std::string_view record_bytes;
   RecordHeader header;
   std::vector<RecordEntry>& stored = fold_stored_;
   stored.clear();
-  // Read and replaced through one cursor: one descent of the tree instead of two.
-  Cursor cursor;
-  if (absl::Status s = cursor.Open(txn, storage_->profiles); !s.ok()) return s;
+  // Read and written through the cursor: at most one descent of the tree, none when the key
+  // is on the cursor's page.
   MDB_val key_val = ToVal(key), value_val;
   absl::StatusOr<bool> found = cursor.Seek(MDB_SET_KEY, &key_val, &value_val);
   if (!found.ok()) return found.status();
@@ -286,8 +297,7 @@ absl::Status ProfileStaging::FoldKey(const Txn& txn, std::string_view key, std::
   const size_t cap = static_cast<size_t>(storage_->options.profile_cap);
   // The encoded record copies the stored bodies before the put replaces the bytes they view.
   const std::string merged = EncodeMergedRecord(newest_seq, stored, added, cap);
-  if (*found) return cursor.PutCurrent(key, merged);
-  return txn.Put(storage_->profiles, key, merged);
+  return *found ? cursor.PutCurrent(key, merged) : cursor.Put(key, merged);
 }
 
 absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,

@@ -205,7 +205,10 @@ class ProfileStaging {
   // for the sort.
   bool PassReady(bool wait);
   absl::Status FoldLongLists(const Txn& txn, std::span<const UserTag* const> tags);
-  absl::Status FoldKey(const Txn& txn, std::string_view key, std::string_view staged,
+  // Folds one key's staged tags into its record through `cursor` (open on the profiles
+  // table in this transaction). One cursor serves a whole run of folds: LMDB searches only
+  // the cursor's leaf page when the next key lies on it, which sorted passes make common.
+  absl::Status FoldKey(Cursor& cursor, std::string_view key, std::string_view staged,
                        size_t* tags_folded);
   absl::Status AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,
                            std::span<const TagIds> ids);
