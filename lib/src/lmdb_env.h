@@ -77,18 +77,12 @@ class Cursor {
     if (rc != 0) return LmdbError(rc, "mdb_cursor_get");
     return true;
   }
-  // Inserts or replaces `key`'s value; the cursor is left on it.
-  absl::Status Put(std::string_view key, std::string_view value) {
+  // Inserts or replaces `key`'s value and leaves the cursor on it; with MDB_CURRENT, replaces
+  // the value at the cursor (whose key is `key`) without searching the tree again.
+  absl::Status Put(std::string_view key, std::string_view value, unsigned flags = 0) {
     MDB_val k = ToVal(key);
     MDB_val v = ToVal(value);
-    const int rc = mdb_cursor_put(cursor_, &k, &v, 0);
-    return rc == 0 ? absl::OkStatus() : LmdbError(rc, "mdb_cursor_put");
-  }
-  // Replaces the value at the cursor (whose key is `key`) without searching the tree again.
-  absl::Status PutCurrent(std::string_view key, std::string_view value) {
-    MDB_val k = ToVal(key);
-    MDB_val v = ToVal(value);
-    const int rc = mdb_cursor_put(cursor_, &k, &v, MDB_CURRENT);
+    const int rc = mdb_cursor_put(cursor_, &k, &v, flags);
     return rc == 0 ? absl::OkStatus() : LmdbError(rc, "mdb_cursor_put");
   }
   absl::Status DeleteCurrent() {

@@ -238,8 +238,8 @@ absl::Status ProfileStaging::FoldLongLists(const Txn& txn, std::span<const UserT
   return absl::OkStatus();
 }
 
-absl::Status ProfileStaging::FoldKey(Cursor& cursor, std::string_view key,
-                                     std::string_view staged, size_t* tags_folded) {
+absl::Status ProfileStaging::FoldKey(Cursor& cursor, std::string_view key, std::string_view staged,
+                                     size_t* tags_folded) {
   *tags_folded = 0;
   if (staged.empty()) return absl::OkStatus();  // emptied by an earlier FoldLongLists
   std::string_view record_bytes;
@@ -297,7 +297,7 @@ absl::Status ProfileStaging::FoldKey(Cursor& cursor, std::string_view key,
   const size_t cap = static_cast<size_t>(storage_->options.profile_cap);
   // The encoded record copies the stored bodies before the put replaces the bytes they view.
   const std::string merged = EncodeMergedRecord(newest_seq, stored, added, cap);
-  return *found ? cursor.PutCurrent(key, merged) : cursor.Put(key, merged);
+  return cursor.Put(key, merged, *found ? MDB_CURRENT : 0);
 }
 
 absl::Status ProfileStaging::AppendToLog(const Txn& txn, std::span<const UserTag* const> tags,
